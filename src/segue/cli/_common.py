@@ -1,0 +1,131 @@
+"""Shared pieces of the CLI: error handling, progress bars, input loading, ``--param`` parsing."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from segue.data.interactions import Interactions
+from segue.exceptions import ParameterError, SegueError
+
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Turn segue's errors into one red line on stderr and exit code 1, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
+            try:
+                return func(*args, **kwargs)
+            except SegueError as exc:
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+                raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: float | None, *, unit: str = "items") -> Iterator[Callable[[float], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``. Transient: gone when done."""
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+    if unit == "bytes":
+        columns += [TransferSpeedColumn()]
+    else:
+        columns += [MofNCompleteColumn()]
+    columns += [TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@contextlib.contextmanager
+def status(description: str) -> Iterator[None]:
+    """A spinner for a step with no measurable progress (a matrix inverse); prints the time."""
+    start = time.perf_counter()
+    with console.status(description):
+        yield
+    console.print(f"{description} [dim]({time.perf_counter() - start:.1f} s)[/]", highlight=False)
+
+
+def load_interactions_arg(
+    path: Path,
+    *,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    weight_col: str | None = None,
+) -> Interactions:
+    """Load training data from a listens file, a CSV/Parquet table or a dataset directory."""
+    from segue.data.io import is_dataset_dir, load_interactions
+    from segue.data.readers.listens import read_listen_interactions
+    from segue.data.readers.tabular import TABLE_SUFFIXES, read_table_interactions
+
+    if path.is_dir():
+        if not is_dataset_dir(path):
+            raise ParameterError(f"{path} is a directory but not a segue dataset (no schema.json)")
+        return load_interactions(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table_interactions(
+            path, user_col=user_col, item_col=item_col, weight_col=weight_col
+        )
+    size = path.stat().st_size if path.is_file() else None
+    with progress_bar(f"reading {path.name}", size, unit="bytes") as advance:
+        return read_listen_interactions(path, progress=advance)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--param`` value: JSON (numbers, true/false/null, lists) or else a plain string."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_params(pairs: list[str] | None) -> dict[str, Any]:
+    """``["l2=500", "binarize=false"]`` -> ``{"l2": 500, "binarize": False}``."""
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"--param expects NAME=VALUE, got {pair!r}")
+        params[name.strip()] = parse_value(value)
+    return params
+
+
+def ensure_parent(path: Path) -> None:
+    """Create the parent directory of an output file."""
+    os.makedirs(path.parent, exist_ok=True)

@@ -1,0 +1,147 @@
+"""``segue train`` and ``segue recommend``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segue.cli._common import (
+    handle_errors,
+    load_interactions_arg,
+    out,
+    parse_params,
+    progress_bar,
+    status,
+)
+from segue.models.registry import MODELS
+
+ModelName = typer.Option(help=f"Model to train: {', '.join(MODELS)}.")
+
+
+def train_model(
+    listens: Path,
+    model: str,
+    params: dict,
+    out_dir: Path,
+    *,
+    user_col: str = "user_id",
+    item_col: str = "item_id",
+    weight_col: str | None = None,
+) -> float:
+    """Fit ``model`` on ``listens`` and save it to ``out_dir``; returns the fit seconds."""
+    from segue.models.registry import model_class
+    from segue.serialization import save_model
+
+    data = load_interactions_arg(listens, user_col=user_col, item_col=item_col, weight_col=weight_col)
+    estimator = model_class(model)().set_params(**params)
+    with status(f"fitting {estimator!r} on {data!r}"):
+        estimator.fit(data)
+    save_model(estimator, out_dir)
+    return float(estimator.fit_seconds_)
+
+
+def recommend_to_file(
+    model_dir: Path,
+    users_file: Path,
+    n: int,
+    out_file: Path,
+    *,
+    unknown: str = "fallback",
+    history: Path | None = None,
+) -> dict[str, int]:
+    """Write ``uid sid_1 ... sid_n`` lines for every target user; returns counts for the log."""
+    from segue._atomic import atomic_open
+    from segue.data.readers.listens import read_listen_interactions, read_targets
+    from segue.exceptions import ParameterError
+    from segue.serialization import load_model
+
+    if n < 1:
+        raise ParameterError(f"--n must be at least 1, got {n}")
+    model = load_model(model_dir)
+    targets = read_targets(users_file)
+    hist = read_listen_interactions(history) if history is not None else None
+    unknown_users = int((model.users_.numbers(targets, missing="negative") < 0).sum())
+    if hist is not None:
+        unknown_users = int(
+            (
+                (model.users_.numbers(targets, missing="negative") < 0)
+                & (hist.users.numbers(targets, missing="negative") < 0)
+            ).sum()
+        )
+    with progress_bar("recommending", len(targets), unit="users") as advance:
+        recs = model.recommend(targets, n, history=hist, unknown=unknown, progress=advance)
+    with atomic_open(out_file) as fh:
+        for user, items in recs.lists():
+            fh.write(" ".join([str(user), *map(str, items)]) + "\n")
+    short = int(((recs.items >= 0).sum(axis=1) < n).sum())
+    return {"users": len(recs.users), "unknown": unknown_users, "short_lists": short}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train`` and ``recommend`` to the main app."""
+
+    @app.command("train")
+    @handle_errors
+    def train_cmd(
+        listens: Annotated[
+            Path,
+            typer.Option(help="Training input: listen_count.txt, CSV/TSV, Parquet or dataset dir."),
+        ],
+        model: Annotated[str, ModelName],
+        out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+        param: Annotated[
+            list[str] | None, typer.Option("--param", help="Hyper-parameter NAME=VALUE (repeat).")
+        ] = None,
+        params_file: Annotated[
+            Path | None, typer.Option(help="JSON object of hyper-parameters (--param wins).")
+        ] = None,
+        user_col: Annotated[str, typer.Option(help="User column of a table.")] = "user_id",
+        item_col: Annotated[str, typer.Option(help="Item column of a table.")] = "item_id",
+        weight_col: Annotated[str | None, typer.Option(help="Weight column of a table.")] = None,
+    ) -> None:
+        """Fit a model and save it as a directory (manifest.json + arrays.npz)."""
+        params = {}
+        if params_file is not None:
+            from segue.exceptions import DataFormatError
+
+            try:
+                params = json.loads(params_file.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise DataFormatError(f"cannot read parameters: {exc}", path=params_file) from None
+            if not isinstance(params, dict):
+                raise DataFormatError("expected a JSON object of parameters", path=params_file)
+        params.update(parse_params(param))
+        seconds = train_model(
+            listens, model, params, out_dir,
+            user_col=user_col, item_col=item_col, weight_col=weight_col,
+        )
+        out.print(f"trained {model} in {seconds:.2f} s -> {out_dir}", highlight=False)
+
+    @app.command("recommend")
+    @handle_errors
+    def recommend_cmd(
+        model_dir: Annotated[Path, typer.Argument(help="Directory written by segue train.")],
+        users: Annotated[Path, typer.Option(help="File of target user ids.")],
+        out_file: Annotated[Path, typer.Option("--out", help="Recommendations file to write.")],
+        n: Annotated[int, typer.Option(help="Songs per user.")] = 100,
+        unknown: Annotated[
+            str,
+            typer.Option(help="Users with no history: fallback (popular songs), skip or raise."),
+        ] = "fallback",
+        history: Annotated[
+            Path | None,
+            typer.Option(help="Newer listens (uid sid count) to score from instead of training."),
+        ] = None,
+    ) -> None:
+        """Write one line per target user: uid then n song ids, best first."""
+        counts = recommend_to_file(model_dir, users, n, out_file, unknown=unknown, history=history)
+        note = ""
+        if counts["unknown"]:
+            how = "left out" if unknown == "skip" else "given the cold-start list"
+            note = f"; {counts['unknown']} users with no history {how}"
+        if counts["short_lists"]:
+            note += f"; {counts['short_lists']} lists shorter than {n} (catalogue exhausted)"
+        out.print(f"{counts['users']} users -> {out_file}{note}", highlight=False)

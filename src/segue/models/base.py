@@ -1,0 +1,274 @@
+"""The recommender contract: public ``fit`` / ``score`` / ``recommend`` written once.
+
+Subclasses implement ``_fit(matrix)`` and ``_score(user_idx, history)`` and nothing else: id
+mapping, batching, cold-start fallback, filtering of seen items, top-k and timing live here.
+
+Hyper-parameters are keyword arguments of ``__init__`` stored unchanged (scikit-learn style), so
+``get_params``, ``clone``, ``repr`` and saved manifests are generic. Learned state is every
+attribute whose name ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from segue._types import ExternalIds, IdxArray, ScoreMatrix
+from segue.data.interactions import Interactions, take_rows
+from segue.data.vocab import IdMap
+from segue.exceptions import NotFittedError, ParameterError, UnknownIdError
+from segue.models.topk import topk
+
+__all__ = ["BaseRecommender", "Recs", "Unknown"]
+
+Unknown = Literal["raise", "skip", "fallback"]
+"""What ``recommend`` does with a user it has no history for: raise :class:`UnknownIdError`,
+leave the user out of the result, or give the cold-start list (items by number of listeners)."""
+
+_BATCH_FLOATS = 1 << 25  # 32M float32 scores (128 MiB) per scoring batch
+
+
+class Recs(NamedTuple):
+    """Top-k lists as fixed-shape arrays; rows with fewer than k items are padded.
+
+    Attributes
+    ----------
+    users
+        External user ids, one per row.
+    items
+        ``(n, k)`` int32 item indices into ``item_ids``, best first, ``-1`` as padding.
+    scores
+        ``(n, k)`` float32 scores, ``-inf`` as padding.
+    item_ids
+        The vocabulary that ``items`` index into.
+    """
+
+    users: np.ndarray
+    items: IdxArray
+    scores: ScoreMatrix
+    item_ids: IdMap
+
+    def lists(self) -> Iterator[tuple[Any, list[Any]]]:
+        """Yield ``(user_id, [item_id, ...])`` per row, best first, padding removed."""
+        ids = self.item_ids.ids
+        for user, row in zip(self.users, self.items, strict=True):
+            yield user, ids[row[row >= 0]].tolist()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format: ``user_id``, ``item_id``, ``score``, ``rank`` (1-based)."""
+        n, k = self.items.shape
+        valid = self.items >= 0
+        return pd.DataFrame(
+            {
+                "user_id": np.repeat(self.users, k)[valid.ravel()],
+                "item_id": self.item_ids.ids[self.items[valid]],
+                "score": self.scores[valid],
+                "rank": np.tile(np.arange(1, k + 1), n)[valid.ravel()],
+            }
+        )
+
+
+class BaseRecommender:
+    """Base class of every segue model (see the module docstring for the contract)."""
+
+    #: learned state that ``fit`` must set; checked to decide ``is_fitted``
+    _fitted_marker: ClassVar[str] = "items_"
+
+    # parameters -----------------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> BaseRecommender:
+        """Change hyper-parameters; unknown names raise :class:`ParameterError`."""
+        valid = set(self._param_names())
+        for name, value in params.items():
+            if name not in valid:
+                raise ParameterError(
+                    f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def clone(self) -> BaseRecommender:
+        """A new unfitted model with the same hyper-parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _validate_params(self) -> None:
+        """Raise :class:`ParameterError` for hyper-parameters out of range (called by fit)."""
+
+    # fitting --------------------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model has learned state (from ``fit`` or ``load``)."""
+        return hasattr(self, self._fitted_marker)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load()")
+
+    def learned_state(self) -> dict[str, Any]:
+        """Every learned attribute (names ending in ``_``)."""
+        return {
+            k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")
+        }
+
+    def fit(self, train: Interactions, /) -> BaseRecommender:
+        """Learn from ``train``; previous learned state is discarded. Returns ``self``."""
+        if not isinstance(train, Interactions):
+            raise ParameterError(f"fit expects Interactions, got {type(train).__name__}")
+        self._validate_params()
+        for name in list(self.learned_state()):
+            delattr(self, name)
+        start = time.perf_counter()
+        matrix = train.matrix
+        self.users_ = train.users
+        self.history_ = matrix
+        # cold-start list: items by number of distinct listeners
+        self.fallback_scores_ = np.bincount(matrix.indices, minlength=train.n_items).astype(
+            np.float32
+        )
+        self._fit(matrix)
+        self.items_ = train.items  # set last: marks the model as fitted
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _fit(self, matrix: sp.csr_array) -> None:
+        raise NotImplementedError
+
+    # scoring --------------------------------------------------------------------------------
+    def score(self, user_idx: IdxArray, history: sp.csr_array, /) -> ScoreMatrix:
+        """Raw ``(len(user_idx), n_items)`` float32 scores, seen items not removed.
+
+        ``user_idx`` are training indices (-1 for users not in training); ``history`` holds the
+        same users' rows, aligned to the model's items. Models that fold in new users use the
+        history; user-factor models may also use the index.
+        """
+        self._check_fitted()
+        user_idx = np.asarray(user_idx, dtype=np.int32)
+        if history.shape != (len(user_idx), len(self.items_)):
+            raise ParameterError(
+                f"history shape {history.shape} != ({len(user_idx)}, {len(self.items_)})"
+            )
+        scores = np.asarray(self._score(user_idx, sp.csr_array(history)), dtype=np.float32)
+        empty = np.diff(history.indptr) == 0
+        if empty.any():
+            scores[empty] = self.fallback_scores_
+        return scores
+
+    def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
+        raise NotImplementedError
+
+    def default_batch_size(self) -> int:
+        """Users per scoring batch so that one batch of scores takes about 128 MiB."""
+        return int(max(1, min(4096, _BATCH_FLOATS // max(1, len(self.items_)))))
+
+    def recommend_idx(
+        self,
+        user_idx: IdxArray,
+        history: sp.csr_array,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude: sp.csr_array | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[IdxArray, ScoreMatrix]:
+        """Top-k at the index level, in batches: the kernel behind :meth:`recommend`.
+
+        ``history`` rows belong to ``user_idx`` (same order); with ``exclude_seen`` its items
+        are never returned, nor are ``exclude``'s (another CSR of the same shape).
+        """
+        self._check_fitted()
+        n = len(user_idx)
+        batch = batch_size or self.default_batch_size()
+        if batch < 1:
+            raise ParameterError(f"batch_size must be at least 1, got {batch}")
+        items = np.full((n, k), -1, dtype=np.int32)
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        for start in range(0, n, batch):
+            stop = min(n, start + batch)
+            rows = history[start:stop]
+            s = self.score(user_idx[start:stop], rows)
+            mask = rows if exclude_seen else None
+            if exclude is not None:
+                extra = exclude[start:stop]
+                mask = extra if mask is None else sp.csr_array(mask + extra)
+            items[start:stop], scores[start:stop] = topk(s, k, exclude=mask)
+            if progress is not None:
+                progress(stop - start)
+        return items, scores
+
+    def recommend(
+        self,
+        users: ExternalIds,
+        k: int = 10,
+        *,
+        history: Interactions | None = None,
+        exclude_seen: bool = True,
+        unknown: Unknown = "raise",
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Recs:
+        """Top-``k`` items for each external user id.
+
+        Parameters
+        ----------
+        users
+            External user ids.
+        k
+            Length of each list.
+        history
+            The users' current items. Defaults to the training interactions; pass it to score
+            users or playlists that were not in training (fold-in), or with newer listens.
+        exclude_seen
+            Never return an item already in the user's history.
+        unknown
+            Users with no history at all (see :data:`Unknown`).
+        batch_size
+            Users scored at once (default: about 128 MiB of scores).
+        progress
+            Called with the number of users finished after every batch.
+        """
+        self._check_fitted()
+        if unknown not in ("raise", "skip", "fallback"):
+            raise ParameterError(f"unknown must be 'raise', 'skip' or 'fallback', got {unknown!r}")
+        ids = np.asarray(users, dtype=object).reshape(-1)
+        user_idx = self.users_.numbers(ids, missing="negative")
+        if history is None:
+            rows = take_rows(self.history_, user_idx)
+            known = user_idx >= 0
+        else:
+            aligned, _ = history.align(self.items_)
+            hist_idx = aligned.users.numbers(ids, missing="negative")
+            rows = take_rows(aligned.matrix, hist_idx)
+            known = (hist_idx >= 0) | (user_idx >= 0)
+        if not known.all():
+            if unknown == "raise":
+                missing = ids[~known]
+                raise UnknownIdError("user", missing[:5].tolist(), len(missing))
+            if unknown == "skip":
+                ids, user_idx, rows = ids[known], user_idx[known], sp.csr_array(rows[known])
+        items, scores = self.recommend_idx(
+            user_idx, rows, k, exclude_seen=exclude_seen, batch_size=batch_size, progress=progress
+        )
+        return Recs(ids, items, scores, self.items_)

@@ -1,0 +1,203 @@
+"""EASE: the closed-form linear autoencoder of Steck (WWW 2019), zero diagonal.
+
+``B = argmin ||X - X B||^2 + l2 ||B||^2  s.t. diag(B) = 0`` has the solution
+``P = (X^T X + l2 I)^-1``, ``B_ij = -P_ij / P_jj``. A user (or a new playlist) is scored by
+one sparse row times ``B``, so fold-in of unseen histories is free.
+
+Cost: the dense item-item matrix takes ``n_items^2`` floats (4 bytes each in float32: 20K items
+take 1.6 GB) and one Cholesky inverse, ``O(n_items^3)``. Two things keep that in reach:
+
+- **float32 where it is safe**: with ``dtype="auto"`` the Gram matrix is built in float32 when a
+  Gershgorin bound on its condition number, ``(l2 + max row sum) / l2``, is below 1e4 (always
+  the case for binarised data with a usual ``l2``); otherwise float64.
+- **item pruning**: ``max_items`` keeps the most-listened items; without it, when the matrix
+  would not fit in 70% of the available memory, the largest catalogue that fits is kept and a
+  warning says so. Pruned items are never recommended by EASE (their score is ``-inf``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from segue._types import IdxArray, ScoreMatrix
+from segue.exceptions import ModelFitError, ParameterError
+from segue.models.base import BaseRecommender
+
+__all__ = ["EASE", "available_memory"]
+
+_SAFE_FLOAT32_COND = 1e4
+_MEMORY_SHARE = 0.7
+_BLOCK_FLOATS = 1 << 24  # dense Gram block of 64 MiB (float32)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (``MemAvailable``, else free pages)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+class EASE(BaseRecommender):
+    """Embarrassingly shallow autoencoder (closed form, zero diagonal).
+
+    Parameters
+    ----------
+    l2
+        L2 regularisation added to the Gram diagonal; larger for denser data (100 to 5000).
+    binarize
+        Fit and score on 0/1 membership rather than raw listen counts.
+    dtype
+        ``"auto"`` (float32 when safe, see the module docstring), ``"float32"`` or ``"float64"``.
+    max_items
+        Keep only this many most-listened items (``None``: all that fit in memory).
+    """
+
+    def __init__(
+        self,
+        l2: float = 500.0,
+        binarize: bool = True,
+        dtype: Literal["auto", "float32", "float64"] = "auto",
+        max_items: int | None = None,
+    ) -> None:
+        self.l2 = l2
+        self.binarize = binarize
+        self.dtype = dtype
+        self.max_items = max_items
+
+    def _validate_params(self) -> None:
+        if not (isinstance(self.l2, int | float) and math.isfinite(self.l2) and self.l2 > 0):
+            raise ParameterError(f"l2 must be a positive number, got {self.l2!r}")
+        if self.dtype not in ("auto", "float32", "float64"):
+            raise ParameterError(f"dtype must be auto, float32 or float64, got {self.dtype!r}")
+        if self.max_items is not None and (
+            not isinstance(self.max_items, int) or self.max_items < 1
+        ):
+            raise ParameterError(f"max_items must be a positive int or None, got {self.max_items!r}")
+
+    # fitting --------------------------------------------------------------------------------
+    def _prepare(self, matrix: sp.csr_array) -> sp.csr_array:
+        if not self.binarize:
+            return matrix
+        out = matrix.copy()
+        out.data = np.ones_like(out.data)
+        return out
+
+    def _choose_items(self, matrix: sp.csr_array, itemsize: int) -> np.ndarray:
+        n_items = matrix.shape[1]
+        listeners = np.bincount(matrix.indices, minlength=n_items)
+        limit = n_items if self.max_items is None else min(self.max_items, n_items)
+        fits = int(math.sqrt(_MEMORY_SHARE * available_memory() / itemsize))
+        if limit > fits:
+            if self.max_items is not None:
+                raise ParameterError(
+                    f"EASE with max_items={self.max_items} needs a {limit}x{limit} matrix "
+                    f"({limit * limit * itemsize / 2**30:.1f} GiB); at most {fits} items fit "
+                    "in the available memory"
+                )
+            warnings.warn(
+                f"EASE: a {n_items}x{n_items} item matrix does not fit in memory; keeping the "
+                f"{fits} most-listened items (set max_items to choose)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            limit = fits
+        if limit >= n_items:
+            return np.arange(n_items, dtype=np.int32)
+        order = np.lexsort((np.arange(n_items), -listeners))  # most listeners, then index
+        return np.sort(order[:limit]).astype(np.int32)
+
+    def _gram_dtype(self, x: sp.csr_array) -> np.dtype:
+        if self.dtype != "auto":
+            return np.dtype(self.dtype)
+        # Gershgorin: lambda_max(X^T X) <= max_j sum_i |G_ij| = max_j (X^T (X 1))_j
+        row_sums = np.asarray(x.sum(axis=1), dtype=np.float64).ravel()
+        bound = float((x.T @ row_sums).max()) if x.nnz else 0.0
+        cond = (self.l2 + bound) / self.l2
+        return np.dtype(np.float32 if cond < _SAFE_FLOAT32_COND else np.float64)
+
+    def _fit(self, matrix: sp.csr_array) -> None:
+        x = self._prepare(matrix)
+        dtype = self._gram_dtype(x)
+        keep = self._choose_items(x, dtype.itemsize)
+        if len(keep) < x.shape[1]:
+            x = sp.csr_array(x[:, keep])
+        n = x.shape[1]
+        gram = np.empty((n, n), dtype=dtype)
+        xt = sp.csr_array(x.T.astype(dtype))
+        xd = sp.csr_array(x.astype(dtype))
+        step = max(1, _BLOCK_FLOATS // max(1, n))
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            gram[lo:hi] = (xt[lo:hi] @ xd).toarray()
+        gram[np.diag_indices(n)] += dtype.type(self.l2)
+        weights = _spd_inverse_inplace(gram)
+        diag = np.diag(weights).copy()
+        weights /= -diag  # column j divided by -P_jj
+        weights[np.diag_indices(n)] = 0.0
+        if not np.isfinite(weights).all():
+            raise ModelFitError("EASE weights are not finite; raise l2 or use dtype='float64'")
+        self.weights_ = weights.astype(np.float32, copy=False)
+        self.kept_items_ = keep
+        self.gram_dtype_ = dtype.name
+
+    # scoring --------------------------------------------------------------------------------
+    def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
+        x = self._prepare(history).astype(np.float32)
+        n_items = x.shape[1]
+        keep = self.kept_items_
+        if len(keep) == n_items:
+            return np.asarray(x @ self.weights_, dtype=np.float32)
+        xk = sp.csr_array(x[:, keep])
+        partial = np.asarray(xk @ self.weights_, dtype=np.float32)
+        no_info = np.diff(xk.indptr) == 0  # only pruned items in the history
+        if no_info.any():
+            partial[no_info] = self.fallback_scores_[keep]
+        out = np.full((x.shape[0], n_items), -np.inf, dtype=np.float32)
+        out[:, keep] = partial
+        return out
+
+
+def _spd_inverse_inplace(a: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite C-ordered matrix, overwriting ``a``.
+
+    LAPACK ``potrf`` + ``potri`` run on the Fortran view ``a.T`` (the same memory, since ``a``
+    is symmetric), so no copy of the n x n matrix is made; then the triangle is mirrored.
+    """
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+    f = a.T  # F-contiguous view of the same memory
+    c, info = potrf(f, lower=False, overwrite_a=True, clean=False)
+    if info != 0:
+        raise ModelFitError(f"Gram matrix is not positive definite (potrf info={info})")
+    inv, info = potri(c, lower=False, overwrite_c=True)
+    if info != 0:
+        raise ModelFitError(f"cannot invert the Gram matrix (potri info={info})")
+    if not np.shares_memory(inv, a):  # LAPACK wrapper copied after all: keep its result
+        a[...] = inv.T
+    _mirror_lower_to_upper(a)
+    return a
+
+
+def _mirror_lower_to_upper(a: np.ndarray, block: int = 1024) -> None:
+    """Fill the strict upper triangle of C-ordered ``a`` from its lower one, block by block.
+
+    The upper triangle of the Fortran view is the lower triangle of the C view.
+    """
+    n = a.shape[0]
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        diag = a[lo:hi, lo:hi]
+        diag[...] = np.tril(diag) + np.tril(diag, -1).T
+        if hi < n:
+            a[lo:hi, hi:] = a[hi:, lo:hi].T
