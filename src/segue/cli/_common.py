@@ -27,10 +27,13 @@ from rich.progress import (
 from segue.data.interactions import Interactions
 from segue.exceptions import ParameterError, SegueError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+FORMATS = ("auto", "listens", "csv", "tsv", "parquet")
+"""Input formats every command that reads interactions accepts (``--format``)."""
 
 
 def handle_errors(func: F) -> F:
@@ -83,23 +86,43 @@ def load_interactions_arg(
     user_col: str = "user_id",
     item_col: str = "item_id",
     weight_col: str | None = None,
+    fmt: str = "auto",
 ) -> Interactions:
-    """Load training data from a listens file, a CSV/Parquet table or a dataset directory."""
+    """Load interactions from a listens file, a CSV/TSV/Parquet table or a dataset directory.
+
+    ``fmt="auto"`` decides by the path: a directory is a dataset, ``.csv``/``.tsv``/``.parquet``
+    a table, anything else a ``uid sid count`` listens file.
+    """
     from segue.data.io import is_dataset_dir, load_interactions
     from segue.data.readers.listens import read_listen_interactions
     from segue.data.readers.tabular import TABLE_SUFFIXES, read_table_interactions
 
-    if path.is_dir():
+    if fmt not in FORMATS:
+        raise ParameterError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt in ("csv", "tsv", "parquet"):
+        return read_table_interactions(
+            path, user_col=user_col, item_col=item_col, weight_col=weight_col, kind=fmt
+        )
+    if fmt == "auto" and path.is_dir():
         if not is_dataset_dir(path):
             raise ParameterError(f"{path} is a directory but not a segue dataset (no schema.json)")
         return load_interactions(path)
-    if path.suffix.lower() in TABLE_SUFFIXES:
+    if fmt == "auto" and path.suffix.lower() in TABLE_SUFFIXES:
         return read_table_interactions(
             path, user_col=user_col, item_col=item_col, weight_col=weight_col
         )
     size = path.stat().st_size if path.is_file() else None
     with progress_bar(f"reading {path.name}", size, unit="bytes") as advance:
         return read_listen_interactions(path, progress=advance)
+
+
+FormatOption = typer.Option(
+    "--format",
+    help="Input format: auto (by suffix; a directory is a dataset), listens, csv, tsv, parquet.",
+)
+UserColOption = typer.Option(help="User column of a CSV/TSV/Parquet input.")
+ItemColOption = typer.Option(help="Item column of a CSV/TSV/Parquet input.")
+WeightColOption = typer.Option(help="Weight column of a table (default: each row counts 1).")
 
 
 def parse_value(text: str) -> Any:

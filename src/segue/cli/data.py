@@ -8,35 +8,61 @@ from typing import Annotated
 
 import typer
 
-from segue.cli._common import handle_errors, load_interactions_arg, out, status
+from segue.cli._common import (
+    FormatOption,
+    ItemColOption,
+    UserColOption,
+    WeightColOption,
+    handle_errors,
+    load_interactions_arg,
+    out,
+    status,
+)
 
 split_app = typer.Typer(help="Hide part of the data, writing files in the task's own format.")
 generate_app = typer.Typer(help="Generate synthetic data (no download needed).")
 data_app = typer.Typer(help="Convert and describe interaction data.")
 
-UserCol = Annotated[str, typer.Option(help="User column of a CSV/Parquet input.")]
-ItemCol = Annotated[str, typer.Option(help="Item column of a CSV/Parquet input.")]
-WeightCol = Annotated[
-    str | None, typer.Option(help="Weight column of a CSV/Parquet input (default: count rows).")
-]
+UserCol = Annotated[str, UserColOption]
+ItemCol = Annotated[str, ItemColOption]
+WeightCol = Annotated[str | None, WeightColOption]
+Format = Annotated[str, FormatOption]
 
 
 @split_app.command("listens")
 @handle_errors
 def split_listens_cmd(
-    listens: Annotated[Path, typer.Argument(help="listen_count.txt (uid sid count lines).")],
+    listens: Annotated[
+        Path, typer.Argument(help="listen_count.txt (uid sid count lines) or another input.")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the three files.")],
     target_fraction: Annotated[float, typer.Option(help="Share of eligible users made targets.")] = 0.2,
     holdout_fraction: Annotated[float, typer.Option(help="Share of a target's songs hidden.")] = 0.5,
     min_items: Annotated[int, typer.Option(help="Targets need at least this many songs.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    fmt: Format = "auto",
+    user_col: UserCol = "user_id",
+    item_col: ItemCol = "item_id",
+    weight_col: WeightCol = None,
 ) -> None:
     """Write DIR/listen_count.txt, DIR/target_users.txt and DIR/answers.txt."""
     from segue.data.readers.listens import read_listens, write_listens, write_targets
     from segue.data.split import split_listens
+    from segue.exceptions import DataFormatError
 
-    with status(f"reading {listens}"):
-        df = read_listens(listens)
+    if fmt == "listens" or (fmt == "auto" and listens.is_file() and listens.suffix.lower()
+                            not in (".csv", ".tsv", ".parquet", ".pq")):
+        with status(f"reading {listens}"):
+            df = read_listens(listens)
+    else:
+        frame = load_interactions_arg(
+            listens, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
+        ).to_frame()
+        if (frame["weight"] != frame["weight"].round()).any():
+            raise DataFormatError(
+                "weights must be whole listen counts to write listen_count files", path=listens
+            )
+        df = frame.rename(columns={"weight": "count"}).astype({"count": "int64"})
     result = split_listens(
         df,
         target_fraction=target_fraction,
@@ -81,11 +107,12 @@ def convert_cmd(
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
     weight_col: WeightCol = None,
+    fmt: Format = "auto",
 ) -> None:
     """Store interactions as a dataset directory (schema.json + Parquet) for fast reloads."""
     from segue.data.io import save_interactions
 
-    data = load_interactions_arg(source, user_col=user_col, item_col=item_col, weight_col=weight_col)
+    data = load_interactions_arg(source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt)
     save_interactions(data, out_dir)
     out.print(f"{data!r} -> {out_dir}", highlight=False)
 
@@ -97,7 +124,8 @@ def describe_cmd(
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
     weight_col: WeightCol = None,
+    fmt: Format = "auto",
 ) -> None:
     """Print sizes and density as JSON."""
-    data = load_interactions_arg(source, user_col=user_col, item_col=item_col, weight_col=weight_col)
+    data = load_interactions_arg(source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt)
     out.print_json(json.dumps(data.describe()))

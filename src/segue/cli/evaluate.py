@@ -13,28 +13,27 @@ from rich.table import Table
 from segue.cli._common import handle_errors, out
 
 
+def _cell(metric: str, value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if metric.endswith("users"):
+        return f"{int(value)}"
+    if metric.endswith("_s"):
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
 def metrics_table(rows: dict[str, dict[str, float]], title: str | None = None) -> Table:
-    """One row per run (model), one column per metric; counts shown as integers."""
-    columns: list[str] = []
+    """One column per run (model), one row per metric, so many metrics still fit a terminal."""
+    metrics: list[str] = []
     for summary in rows.values():
-        columns += [c for c in summary if c not in columns]
+        metrics += [m for m in summary if m not in metrics]
     table = Table(title=title)
-    table.add_column("run")
-    for c in columns:
-        table.add_column(c, justify="right")
-    for name, summary in rows.items():
-        cells = []
-        for c in columns:
-            v = summary.get(c, float("nan"))
-            if isinstance(v, float) and math.isnan(v):
-                cells.append("-")
-            elif c in ("users", "missing_users", "extra_users") or c.endswith("_users"):
-                cells.append(f"{int(v)}")
-            elif c.endswith("_s"):
-                cells.append(f"{v:.2f}")
-            else:
-                cells.append(f"{v:.4f}")
-        table.add_row(name, *cells)
+    table.add_column("metric")
+    for name in rows:
+        table.add_column(name, justify="right")
+    for m in metrics:
+        table.add_row(m, *(_cell(m, rows[name].get(m, float("nan"))) for name in rows))
     return table
 
 

@@ -9,6 +9,10 @@ from typing import Annotated
 import typer
 
 from segue.cli._common import (
+    FormatOption,
+    ItemColOption,
+    UserColOption,
+    WeightColOption,
     handle_errors,
     load_interactions_arg,
     out,
@@ -30,12 +34,15 @@ def train_model(
     user_col: str = "user_id",
     item_col: str = "item_id",
     weight_col: str | None = None,
+    fmt: str = "auto",
 ) -> float:
     """Fit ``model`` on ``listens`` and save it to ``out_dir``; returns the fit seconds."""
     from segue.models.registry import model_class
     from segue.serialization import save_model
 
-    data = load_interactions_arg(listens, user_col=user_col, item_col=item_col, weight_col=weight_col)
+    data = load_interactions_arg(
+        listens, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
+    )
     estimator = model_class(model)().set_params(**params)
     with status(f"fitting {estimator!r} on {data!r}"):
         estimator.fit(data)
@@ -98,9 +105,10 @@ def register(app: typer.Typer) -> None:
         params_file: Annotated[
             Path | None, typer.Option(help="JSON object of hyper-parameters (--param wins).")
         ] = None,
-        user_col: Annotated[str, typer.Option(help="User column of a table.")] = "user_id",
-        item_col: Annotated[str, typer.Option(help="Item column of a table.")] = "item_id",
-        weight_col: Annotated[str | None, typer.Option(help="Weight column of a table.")] = None,
+        fmt: Annotated[str, FormatOption] = "auto",
+        user_col: Annotated[str, UserColOption] = "user_id",
+        item_col: Annotated[str, ItemColOption] = "item_id",
+        weight_col: Annotated[str | None, WeightColOption] = None,
     ) -> None:
         """Fit a model and save it as a directory (manifest.json + arrays.npz)."""
         params = {}
@@ -116,7 +124,7 @@ def register(app: typer.Typer) -> None:
         params.update(parse_params(param))
         seconds = train_model(
             listens, model, params, out_dir,
-            user_col=user_col, item_col=item_col, weight_col=weight_col,
+            user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt,
         )
         out.print(f"trained {model} in {seconds:.2f} s -> {out_dir}", highlight=False)
 

@@ -67,6 +67,8 @@ def load_interactions(path: str | os.PathLike[str]) -> Interactions:
         raise DataFormatError("not a segue dataset directory (no schema.json)", path=path) from None
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"invalid JSON: {exc.msg}", path=schema_file, line=exc.lineno) from None
+    if not isinstance(schema, dict):
+        schema = {}  # valid JSON but not an object: reported below as an unsupported format
     if schema.get("format") != FORMAT or schema.get("version") != VERSION:
         raise DataFormatError(
             f"unsupported dataset format {schema.get('format')!r} version {schema.get('version')!r}"
@@ -77,12 +79,13 @@ def load_interactions(path: str | os.PathLike[str]) -> Interactions:
         users = IdMap(pq.read_table(path / "users.parquet").column("id").to_numpy(), kind="user")
         items = IdMap(pq.read_table(path / "items.parquet").column("id").to_numpy(), kind="item")
         table = pq.read_table(path / "interactions.parquet")
+        rows = table.column("user_idx").to_numpy()
+        cols = table.column("item_idx").to_numpy()
+        weights = table.column("weight").to_numpy()
     except (OSError, KeyError, pa.ArrowException) as exc:
         raise DataFormatError(f"cannot read dataset: {exc}", path=path) from None
-    rows = table.column("user_idx").to_numpy()
-    cols = table.column("item_idx").to_numpy()
     shape = (len(users), len(items))
     if len(rows) and (rows.max() >= shape[0] or cols.max() >= shape[1] or min(rows.min(), cols.min()) < 0):
         raise DataFormatError("interaction indices out of range of the id tables", path=path)
-    coo = sp.coo_array((table.column("weight").to_numpy(), (rows, cols)), shape=shape)
+    coo = sp.coo_array((weights, (rows, cols)), shape=shape)
     return Interactions(users, items, canonical_csr(coo.tocsr(), shape))

@@ -42,9 +42,14 @@ def read_recommendations(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     if not path.is_file():
         raise DataFormatError("no such file", path=path)
     out: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            fields = line.split()
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                fields = raw.decode("utf-8").split()
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(
+                    f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, line=number
+                ) from None
             if not fields:
                 continue
             user, items = fields[0], fields[1:]

@@ -38,6 +38,7 @@ __all__ = [
 
 COLUMNS = ["user_id", "item_id", "count"]
 _CHUNK_ROWS = 2_000_000
+_COUNT_LIMIT = 2.0**63  # counts are stored as int64; larger values would wrap around
 
 Progress = Callable[[int], None]
 """Called with the number of bytes read since the last call."""
@@ -65,6 +66,9 @@ def _check_fields(fields: list[str]) -> str | None:
     if len(fields) != 3:
         return f"expected 3 fields (uid sid count), found {len(fields)}"
     count = fields[2]
+    # float() accepts "1_000" and non-ASCII digits, which the pandas fast path rejects
+    if not count.isascii() or "_" in count:
+        return f"count {count!r} is not a number"
     try:
         value = float(count)
     except ValueError:
@@ -75,6 +79,8 @@ def _check_fields(fields: list[str]) -> str | None:
         return f"count {count!r} is not positive"
     if value != int(value):
         return f"count {count!r} is not an integer"
+    if value >= _COUNT_LIMIT:
+        return f"count {count!r} is too large"
     return None
 
 
@@ -134,7 +140,8 @@ def read_listens(path: str | os.PathLike[str], *, progress: Progress | None = No
                 if chunk.shape[1] != 3:
                     _raise_bad(path, f"{chunk.shape[1]} columns")
                 counts = chunk[2].to_numpy(dtype=np.float64)
-                if not (np.isfinite(counts) & (counts > 0) & (counts == np.floor(counts))).all():
+                valid = np.isfinite(counts) & (counts > 0) & (counts == np.floor(counts))
+                if not (valid & (counts < _COUNT_LIMIT)).all():
                     _raise_bad(path, "invalid count")
                 chunks.append(
                     pd.DataFrame(

@@ -20,8 +20,9 @@ __all__ = ["TABLE_SUFFIXES", "read_table_interactions"]
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def _read_table(path: Path, columns: list[str]) -> pa.Table:
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+def _read_table(path: Path, columns: list[str], kind: str | None = None) -> pa.Table:
+    delimiter = "\t" if (kind or path.suffix.lower().lstrip(".")) == "tsv" else ","
+    kind = "csv" if kind == "tsv" else kind or TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataFormatError(
             f"unknown table format {path.suffix!r}; expected one of {sorted(TABLE_SUFFIXES)}",
@@ -32,7 +33,6 @@ def _read_table(path: Path, columns: list[str]) -> pa.Table:
             schema = pq.read_schema(path)
             _check_columns(path, columns, schema.names)
             return pq.read_table(path, columns=columns)
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         header = pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
         _check_columns(path, columns, header.schema.names)
         return pacsv.read_csv(
@@ -67,6 +67,20 @@ def _first_ragged_line(path: Path, delimiter: str) -> tuple[int, str] | None:
     return None
 
 
+def _csv_line_of_row(path: Path, delimiter: str, row: int) -> int:
+    """1-based line of data row ``row`` (0-based), counting blank lines as Arrow skips them."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        seen = -1  # the header is record -1
+        for record in reader:
+            if not record:
+                continue
+            if seen == row:
+                return reader.line_num
+            seen += 1
+    return row + 2
+
+
 def _check_columns(path: Path, wanted: list[str], have: list[str]) -> None:
     missing = [c for c in wanted if c not in have]
     if missing:
@@ -80,8 +94,11 @@ def read_table_interactions(
     item_col: str = "item_id",
     weight_col: str | None = None,
     agg: Agg = "sum",
+    kind: str | None = None,
 ) -> Interactions:
     """Read a CSV/TSV/Parquet table of interactions into :class:`Interactions`.
+
+    ``kind`` ("csv", "tsv" or "parquet") overrides the guess from the file suffix.
 
     Without ``weight_col`` every row counts 1 (duplicates summed into a count). With it, the
     weights must be positive finite numbers; a bad value is reported with its line (CSV: the
@@ -91,13 +108,16 @@ def read_table_interactions(
     if not path.is_file():
         raise DataFormatError("no such file", path=path)
     columns = [user_col, item_col] + ([weight_col] if weight_col else [])
-    table = _read_table(path, columns)
+    table = _read_table(path, columns, kind)
     if table.num_rows == 0:
         raise DataFormatError("the file is empty: no interactions", path=path)
-    is_csv = TABLE_SUFFIXES[path.suffix.lower()] == "csv"
+    is_csv = (kind or TABLE_SUFFIXES[path.suffix.lower()]) in ("csv", "tsv")
 
     def where(row: int) -> dict[str, object]:
-        return {"path": path, "line": row + 2} if is_csv else {"path": path}
+        if not is_csv:
+            return {"path": path}
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        return {"path": path, "line": _csv_line_of_row(path, delimiter, row)}
 
     def row_note(row: int) -> str:
         return "" if is_csv else f"row {row}: "

@@ -1,0 +1,123 @@
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from contract import RecommenderContract
+
+from segue import EASE, Interactions, ParameterError
+from segue.models import ease as ease_module
+
+
+class TestEASE(RecommenderContract):
+    def make_model(self) -> EASE:
+        return EASE(l2=10.0)
+
+
+class TestEASEPruned(RecommenderContract):
+    """With pruning, pruned items are never recommended: no exact fold-in check on them."""
+
+    recommends_every_item = False
+
+    def make_model(self) -> EASE:
+        return EASE(l2=10.0, max_items=20)
+
+    def test_k_larger_than_catalogue(self, fitted, data) -> None:
+        recs = fitted.recommend(data.users.ids, data.n_items + 5)
+        kept = set(fitted.kept_items_.tolist())
+        for items in recs.items:
+            listed = items[items >= 0].tolist()
+            assert len(listed) == len(set(listed)) and set(listed) <= kept
+
+
+def naive_ease(x: np.ndarray, l2: float) -> np.ndarray:
+    """The textbook float64 closed form."""
+    g = x.T @ x + l2 * np.eye(x.shape[1])
+    p = np.linalg.inv(g)
+    b = p / -np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weights_match_textbook_closed_form(planted: Interactions, dtype: str) -> None:
+    model = EASE(l2=5.0, dtype=dtype).fit(planted)
+    x = (planted.matrix.toarray() > 0).astype(np.float64)
+    expected = naive_ease(x, 5.0)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    np.testing.assert_allclose(model.weights_, expected, atol=tol * np.abs(expected).max())
+    assert (np.diag(model.weights_) == 0).all()
+    assert model.gram_dtype_ == dtype
+
+
+def test_auto_dtype_is_float32_for_binary_data_and_float64_for_huge_counts(planted) -> None:
+    assert EASE(l2=100.0).fit(planted).gram_dtype_ == "float32"
+    loud = Interactions(planted.users, planted.items, planted.matrix * np.float32(1e4))
+    assert EASE(l2=1.0, binarize=False).fit(loud).gram_dtype_ == "float64"
+
+
+def test_raw_counts_are_used_when_not_binarized(planted: Interactions) -> None:
+    a = EASE(l2=5.0, binarize=True).fit(planted).weights_
+    b = EASE(l2=5.0, binarize=False).fit(planted).weights_
+    assert not np.allclose(a, b)
+
+
+def test_recommends_the_users_own_taste_group(planted: Interactions) -> None:
+    recs = EASE(l2=10.0).fit(planted).recommend(planted.users.ids, 5)
+    parity_user = np.array([int(u[-3:]) % 2 for u in recs.users])
+    parity_item = np.array([[int(s[-3:]) % 2 for s in items] for _, items in recs.lists()])
+    assert (parity_item == parity_user[:, None]).mean() > 0.9
+
+
+def test_max_items_keeps_the_most_listened(planted: Interactions) -> None:
+    model = EASE(max_items=10).fit(planted)
+    listeners = np.bincount(planted.matrix.indices, minlength=planted.n_items)
+    assert len(model.kept_items_) == 10
+    assert listeners[model.kept_items_].min() >= np.sort(listeners)[-10]
+    assert model.weights_.shape == (10, 10)
+
+
+def test_history_of_only_pruned_items_gets_the_cold_start_list(planted: Interactions) -> None:
+    model = EASE(max_items=10).fit(planted)
+    pruned = np.setdiff1d(np.arange(planted.n_items), model.kept_items_)[:2]
+    history = Interactions.from_arrays(["x", "x"], planted.items.ids[pruned], [1, 1])
+    recs = model.recommend(["x"], 3, history=history)
+    cold = model.kept_items_[np.argsort(-model.fallback_scores_[model.kept_items_], kind="stable")]
+    assert set(recs.items[0].tolist()) == set(cold[:3].tolist())
+
+
+def test_prunes_automatically_when_the_matrix_does_not_fit(planted, monkeypatch) -> None:
+    # pretend only enough memory for a 12 x 12 float32 matrix (after the 70% share)
+    monkeypatch.setattr(ease_module, "available_memory", lambda: int(12 * 12 * 4 / 0.7) + 1)
+    with pytest.warns(RuntimeWarning, match="does not fit"):
+        model = EASE().fit(planted)
+    assert len(model.kept_items_) == 12
+    with pytest.raises(ParameterError, match="at most 12 items fit"):
+        EASE(max_items=25).fit(planted)
+
+
+@pytest.mark.parametrize(
+    "params", [{"l2": 0}, {"l2": -1.0}, {"l2": float("nan")}, {"dtype": "float16"}, {"max_items": 0}]
+)
+def test_invalid_parameters_raise(planted: Interactions, params: dict) -> None:
+    with pytest.raises(ParameterError):
+        EASE(**params).fit(planted)
+
+
+def test_spd_inverse_in_place_matches_numpy() -> None:
+    rng = np.random.default_rng(1)
+    for n in (1, 7, 2100):  # 2100 crosses the 1024-row mirroring blocks
+        x = rng.random((n + 3, n))
+        g = x.T @ x + np.eye(n)
+        ref = np.linalg.inv(g)
+        work = g.copy()
+        out = ease_module._spd_inverse_inplace(work)
+        assert np.shares_memory(out, work)
+        np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-9 * np.abs(ref).max())
+
+
+def test_no_warning_on_normal_fit(planted: Interactions) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EASE().fit(planted)
+    assert sp.issparse(planted.matrix)

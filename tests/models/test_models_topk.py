@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from segue import ModelFitError, ParameterError
+from segue.models.topk import topk
+
+
+def test_best_first_with_exclusions_and_padding() -> None:
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    exclude = sp.csr_array(np.array([[0, 1, 0, 0], [1, 1, 1, 0]], dtype=np.float32))
+    items, top = topk(scores, 3, exclude=exclude, copy=True)
+    np.testing.assert_array_equal(items, [[3, 2, 0], [3, -1, -1]])
+    np.testing.assert_array_equal(top[0], np.array([0.7, 0.5, 0.1], dtype=np.float32))
+    assert np.isneginf(top[1, 1:]).all()
+    assert scores[0, 1] == np.float32(0.9)  # copy=True left the input alone
+
+
+def test_allow_restricts_to_candidates() -> None:
+    scores = np.arange(6, dtype=np.float32)[None, :]
+    items, _ = topk(scores, 4, allow=np.array([0, 2, 3]))
+    np.testing.assert_array_equal(items, [[3, 2, 0, -1]])
+
+
+def test_ties_inside_the_top_are_ordered_by_index() -> None:
+    scores = np.ones((2, 5), dtype=np.float32)
+    items, _ = topk(scores, 5)
+    np.testing.assert_array_equal(items, [[0, 1, 2, 3, 4]] * 2)
+
+
+def test_matches_full_sort_on_random_scores() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.random((50, 300)).astype(np.float32)
+    items, top = topk(scores, 20, copy=True)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :20]
+    np.testing.assert_array_equal(items, expected)
+    np.testing.assert_array_equal(top, np.take_along_axis(scores, expected, 1))
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ParameterError):
+        topk(np.zeros((1, 3), dtype=np.float32), 0)
+    with pytest.raises(ModelFitError, match="NaN"):
+        topk(np.array([[np.nan, 1.0]], dtype=np.float32), 1)
+    with pytest.raises(ParameterError, match="rows"):
+        topk(np.zeros((2, 3), dtype=np.float32), 1, exclude=sp.csr_array((3, 3), dtype=np.float32))
