@@ -66,7 +66,8 @@ def progress_bar(description: str, total: float | None, *, unit: str = "items") 
     else:
         columns += [MofNCompleteColumn()]
     columns += [TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=True) as bar:
+    quiet = not console.is_terminal  # no redraws (and no blank lines) in logs and pipes
+    with Progress(*columns, console=console, transient=True, disable=quiet) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -75,7 +76,10 @@ def progress_bar(description: str, total: float | None, *, unit: str = "items") 
 def status(description: str) -> Iterator[None]:
     """A spinner for a step with no measurable progress (a matrix inverse); prints the time."""
     start = time.perf_counter()
-    with console.status(description):
+    if console.is_terminal:
+        with console.status(description):
+            yield
+    else:
         yield
     console.print(f"{description} [dim]({time.perf_counter() - start:.1f} s)[/]", highlight=False)
 
