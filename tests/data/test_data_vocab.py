@@ -153,3 +153,10 @@ def test_equality_and_hash() -> None:
 def test_repr_mentions_kind_and_size() -> None:
     r = repr(IdMap(["a", "b", "c", "d"], kind="user"))
     assert "user" in r and "n=4" in r and "..." in r
+
+
+def test_the_callers_array_is_not_frozen() -> None:
+    ids = np.array(["a", "b"], dtype=object)
+    IdMap(ids)
+    ids[0] = "c"  # still writable
+    assert ids[0] == "c"

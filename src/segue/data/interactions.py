@@ -121,6 +121,10 @@ class Interactions:
         missing = [c for c in (user, item, weight) if c is not None and c not in df.columns]
         if missing:
             raise DataFormatError(f"missing column(s) {missing}; have {list(df.columns)}")
+        for col in (user, item):
+            if df[col].isna().any():
+                row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
+                raise DataFormatError(f"row {row}: missing {col!r}")
         return cls.from_arrays(
             df[user].astype(str).to_numpy(dtype=object),
             df[item].astype(str).to_numpy(dtype=object),

@@ -35,7 +35,8 @@ class IdMap:
     __slots__ = ("_ids", "_index", "kind")
 
     def __init__(self, ids: ExternalIds | Iterable[Any], *, kind: str = "item") -> None:
-        arr = np.asarray(list(ids) if not hasattr(ids, "__len__") else ids, dtype=object)
+        # always a private copy: the map freezes it, and must not freeze the caller's array
+        arr = np.array(list(ids) if not hasattr(ids, "__len__") else ids, dtype=object)
         if arr.ndim != 1:
             raise ParameterError(f"{kind} ids must be one-dimensional, got shape {arr.shape}")
         index = pd.Index(arr, dtype=object, copy=False)

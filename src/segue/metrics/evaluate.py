@@ -79,6 +79,9 @@ def evaluate_lists(
     if not ks or min(ks) < 1:
         raise ParameterError(f"ks must be positive integers, got {list(ks)}")
     kmax = max(ks)
+    for user, items in recs.items():
+        if len(set(items[:kmax])) != len(items[:kmax]):
+            raise ParameterError(f"the list for user {user!r} recommends an item twice")
     users = answers.users.ids
     rec_users = np.asarray(list(recs.keys()), dtype=object)
     lengths = np.fromiter((min(len(v), kmax) for v in recs.values()), dtype=np.int64, count=len(recs))

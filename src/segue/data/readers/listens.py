@@ -190,15 +190,26 @@ def read_targets(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def write_listens(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
-    """Write ``user_id item_id count`` lines (space separated), atomically."""
-    counts = np.asarray(df["count"], dtype=np.int64)
-    lines = (
-        pd.Series(df["user_id"], dtype=object).astype(str).to_numpy(dtype=object)
-        + " "
-        + pd.Series(df["item_id"], dtype=object).astype(str).to_numpy(dtype=object)
-        + " "
-        + counts.astype(str).astype(object)
-    )
+    """Write ``user_id item_id count`` lines (space separated), atomically.
+
+    Refuses what could not be read back: ids with whitespace, counts that are not positive
+    whole numbers.
+    """
+    raw = np.asarray(df["count"], dtype=np.float64)
+    bad = ~np.isfinite(raw) | (raw <= 0) | (raw != np.floor(raw))
+    if bad.any():
+        value = np.asarray(df["count"])[np.flatnonzero(bad)[0]]
+        raise DataFormatError(f"cannot write count {value!r}: not a positive whole number", path=path)
+    counts = raw.astype(np.int64)
+    columns = []
+    for col in ("user_id", "item_id"):
+        ids = pd.Series(df[col], dtype=object).astype(str)
+        spaced = ids.str.contains(r"\s", regex=True).to_numpy()
+        if spaced.any() or (ids == "").any():
+            value = ids[spaced | (ids == "").to_numpy()].iloc[0]
+            raise DataFormatError(f"cannot write {col} {value!r}: ids must be non-empty, without whitespace", path=path)
+        columns.append(ids.to_numpy(dtype=object))
+    lines = columns[0] + " " + columns[1] + " " + counts.astype(str).astype(object)
     with atomic_open(path) as fh:
         if len(lines):
             fh.write("\n".join(lines.tolist()))

@@ -33,8 +33,8 @@ def _read_table(path: Path, columns: list[str], kind: str | None = None) -> pa.T
             schema = pq.read_schema(path)
             _check_columns(path, columns, schema.names)
             return pq.read_table(path, columns=columns)
-        header = pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
-        _check_columns(path, columns, header.schema.names)
+        with pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter)) as head:
+            _check_columns(path, columns, head.schema.names)
         return pacsv.read_csv(
             path,
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
