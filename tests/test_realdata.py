@@ -74,12 +74,47 @@ def test_cli_path_on_the_real_lastfm_file(shared_data: Path, tmp_path: Path) -> 
         return result.stdout
 
     source = shared_data / DATASETS["lastfm"][0]
-    run("split", "listens", source, "--format", "tsv", "--user-col", "userID",
-        "--item-col", "artistID", "--weight-col", "weight", "--out", tmp_path / "split")
-    run("train", "--listens", tmp_path / "split" / "listen_count.txt", "--model", "popularity",
-        "--out", tmp_path / "model")
-    run("recommend", tmp_path / "model", "--users", tmp_path / "split" / "target_users.txt",
-        "--n", "100", "--out", tmp_path / "recs.txt")
-    summary = json.loads(run("evaluate", tmp_path / "recs.txt", "--answers",
-                             tmp_path / "split" / "answers.txt", "--json"))
+    run(
+        "split",
+        "listens",
+        source,
+        "--format",
+        "tsv",
+        "--user-col",
+        "userID",
+        "--item-col",
+        "artistID",
+        "--weight-col",
+        "weight",
+        "--out",
+        tmp_path / "split",
+    )
+    run(
+        "train",
+        "--listens",
+        tmp_path / "split" / "listen_count.txt",
+        "--model",
+        "popularity",
+        "--out",
+        tmp_path / "model",
+    )
+    run(
+        "recommend",
+        tmp_path / "model",
+        "--users",
+        tmp_path / "split" / "target_users.txt",
+        "--n",
+        "100",
+        "--out",
+        tmp_path / "recs.txt",
+    )
+    summary = json.loads(
+        run(
+            "evaluate",
+            tmp_path / "recs.txt",
+            "--answers",
+            tmp_path / "split" / "answers.txt",
+            "--json",
+        )
+    )
     assert summary["users"] == 375 and 0.1 < summary["ndcg@100"] < 0.3

@@ -27,21 +27,48 @@ def invoke(*args: str):
 def split_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cli")
     write_listens(root / "listen_count.txt", generate_listens(400, 600, n_clusters=8, seed=3))
-    result = invoke("split", "listens", root / "listen_count.txt", "--out", root / "split",
-                    "--target-fraction", "0.2", "--holdout-fraction", "0.5", "--min-items", "10",
-                    "--seed", "0")
+    result = invoke(
+        "split",
+        "listens",
+        root / "listen_count.txt",
+        "--out",
+        root / "split",
+        "--target-fraction",
+        "0.2",
+        "--holdout-fraction",
+        "0.5",
+        "--min-items",
+        "10",
+        "--seed",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     return root / "split"
 
 
 @pytest.mark.parametrize("model", ["popularity", "ease"])
 def test_train_recommend_evaluate(split_dir: Path, tmp_path: Path, model: str) -> None:
-    res = invoke("train", "--listens", split_dir / "listen_count.txt", "--model", model,
-                 "--out", tmp_path / "model")
+    res = invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        model,
+        "--out",
+        tmp_path / "model",
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "model" / "manifest.json").is_file()
-    res = invoke("recommend", tmp_path / "model", "--users", split_dir / "target_users.txt",
-                 "--n", "100", "--out", tmp_path / "recs.txt")
+    res = invoke(
+        "recommend",
+        tmp_path / "model",
+        "--users",
+        split_dir / "target_users.txt",
+        "--n",
+        "100",
+        "--out",
+        tmp_path / "recs.txt",
+    )
     assert res.exit_code == 0, res.output
     lines = (tmp_path / "recs.txt").read_text().splitlines()
     targets = (split_dir / "target_users.txt").read_text().split()
@@ -51,8 +78,15 @@ def test_train_recommend_evaluate(split_dir: Path, tmp_path: Path, model: str) -
         uid, *songs = line.split()
         assert len(songs) == 100 and len(set(songs)) == 100
         assert not set(songs) & seen[uid]
-    res = invoke("evaluate", tmp_path / "recs.txt", "--answers", split_dir / "answers.txt",
-                 "--listens", split_dir / "listen_count.txt", "--json")
+    res = invoke(
+        "evaluate",
+        tmp_path / "recs.txt",
+        "--answers",
+        split_dir / "answers.txt",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert 0 < summary["ndcg@100"] <= 1 and summary["seen_share"] == 0
@@ -62,37 +96,94 @@ def test_train_recommend_evaluate(split_dir: Path, tmp_path: Path, model: str) -
 def test_ease_beats_popularity_through_the_cli(split_dir: Path, tmp_path: Path) -> None:
     scores = {}
     for model in ("popularity", "ease"):
-        invoke("train", "--listens", split_dir / "listen_count.txt", "--model", model,
-               "--out", tmp_path / model)
-        invoke("recommend", tmp_path / model, "--users", split_dir / "target_users.txt",
-               "--out", tmp_path / f"{model}.txt")
-        res = invoke("evaluate", tmp_path / f"{model}.txt", "--answers",
-                     split_dir / "answers.txt", "--json")
+        invoke(
+            "train",
+            "--listens",
+            split_dir / "listen_count.txt",
+            "--model",
+            model,
+            "--out",
+            tmp_path / model,
+        )
+        invoke(
+            "recommend",
+            tmp_path / model,
+            "--users",
+            split_dir / "target_users.txt",
+            "--out",
+            tmp_path / f"{model}.txt",
+        )
+        res = invoke(
+            "evaluate", tmp_path / f"{model}.txt", "--answers", split_dir / "answers.txt", "--json"
+        )
         scores[model] = json.loads(res.stdout)["ndcg@100"]
     assert scores["ease"] > 1.3 * scores["popularity"]
 
 
 def test_params_and_params_file(split_dir: Path, tmp_path: Path) -> None:
-    res = invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "ease",
-                 "--param", "l2=50", "--param", "binarize=false", "--out", tmp_path / "m")
+    res = invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "ease",
+        "--param",
+        "l2=50",
+        "--param",
+        "binarize=false",
+        "--out",
+        tmp_path / "m",
+    )
     assert res.exit_code == 0, res.output
     params = json.loads((tmp_path / "m" / "manifest.json").read_text())["params"]
     assert params["l2"] == 50 and params["binarize"] is False
     (tmp_path / "p.json").write_text('{"l2": 7.5}')
-    res = invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "ease",
-                 "--params-file", tmp_path / "p.json", "--out", tmp_path / "m2")
+    res = invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "ease",
+        "--params-file",
+        tmp_path / "p.json",
+        "--out",
+        tmp_path / "m2",
+    )
     assert json.loads((tmp_path / "m2" / "manifest.json").read_text())["params"]["l2"] == 7.5
-    res = invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "ease",
-                 "--param", "lambda=5", "--out", tmp_path / "m3")
+    res = invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "ease",
+        "--param",
+        "lambda=5",
+        "--out",
+        tmp_path / "m3",
+    )
     assert res.exit_code == 1 and "no parameter 'lambda'" in res.output
-    res = invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "svd",
-                 "--out", tmp_path / "m3")
+    res = invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "svd",
+        "--out",
+        tmp_path / "m3",
+    )
     assert res.exit_code == 1 and "unknown model 'svd'" in res.output
 
 
 def test_unknown_target_users(split_dir: Path, tmp_path: Path) -> None:
-    invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "ease",
-           "--out", tmp_path / "m")
+    invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "ease",
+        "--out",
+        tmp_path / "m",
+    )
     targets = tmp_path / "targets.txt"
     first = (split_dir / "target_users.txt").read_text().split()[0]
     targets.write_text(f"{first}\nstranger\n")
@@ -101,24 +192,57 @@ def test_unknown_target_users(split_dir: Path, tmp_path: Path) -> None:
     lines = (tmp_path / "r.txt").read_text().splitlines()
     assert [line.split()[0] for line in lines] == [first, "stranger"]
     assert len(lines[1].split()) == 101
-    res = invoke("recommend", tmp_path / "m", "--users", targets, "--unknown", "skip",
-                 "--out", tmp_path / "r2.txt")
+    res = invoke(
+        "recommend",
+        tmp_path / "m",
+        "--users",
+        targets,
+        "--unknown",
+        "skip",
+        "--out",
+        tmp_path / "r2.txt",
+    )
     assert [line.split()[0] for line in (tmp_path / "r2.txt").read_text().splitlines()] == [first]
-    res = invoke("recommend", tmp_path / "m", "--users", targets, "--unknown", "raise",
-                 "--out", tmp_path / "r3.txt")
+    res = invoke(
+        "recommend",
+        tmp_path / "m",
+        "--users",
+        targets,
+        "--unknown",
+        "raise",
+        "--out",
+        tmp_path / "r3.txt",
+    )
     assert res.exit_code == 1 and "stranger" in res.output
     assert not (tmp_path / "r3.txt").exists()
 
 
 def test_history_option_folds_in_new_listens(split_dir: Path, tmp_path: Path) -> None:
-    invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "ease",
-           "--out", tmp_path / "m")
+    invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "ease",
+        "--out",
+        tmp_path / "m",
+    )
     df = read_listens(split_dir / "listen_count.txt")
     songs = df[df.user_id == df.user_id.iloc[0]].item_id.tolist()
     (tmp_path / "new.txt").write_text("".join(f"newbie {s} 3\n" for s in songs))
     (tmp_path / "t.txt").write_text("newbie\n")
-    res = invoke("recommend", tmp_path / "m", "--users", tmp_path / "t.txt", "--history",
-                 tmp_path / "new.txt", "--n", "10", "--out", tmp_path / "r.txt")
+    res = invoke(
+        "recommend",
+        tmp_path / "m",
+        "--users",
+        tmp_path / "t.txt",
+        "--history",
+        tmp_path / "new.txt",
+        "--n",
+        "10",
+        "--out",
+        tmp_path / "r.txt",
+    )
     assert res.exit_code == 0, res.output
     rec = (tmp_path / "r.txt").read_text().split()
     assert rec[0] == "newbie" and len(rec) == 11 and not set(rec[1:]) & set(songs)
@@ -135,8 +259,15 @@ def test_malformed_input_gives_file_line_reason_and_no_traceback(tmp_path: Path)
 
 
 def test_failed_recommend_keeps_the_previous_output(split_dir: Path, tmp_path: Path) -> None:
-    invoke("train", "--listens", split_dir / "listen_count.txt", "--model", "popularity",
-           "--out", tmp_path / "m")
+    invoke(
+        "train",
+        "--listens",
+        split_dir / "listen_count.txt",
+        "--model",
+        "popularity",
+        "--out",
+        tmp_path / "m",
+    )
     out = tmp_path / "recs.txt"
     out.write_text("previous content\n")
     (tmp_path / "empty.txt").write_text("  \n")
@@ -149,24 +280,57 @@ def test_failed_recommend_keeps_the_previous_output(split_dir: Path, tmp_path: P
 def test_table_inputs_and_dataset_dirs(tmp_path: Path) -> None:
     csv = tmp_path / "plays.csv"
     csv.write_text("listener,track,plays\na,x,3\na,y,1\nb,x,2\nb,z,5\nc,y,1\nc,z,2\n")
-    res = invoke("data", "convert", csv, "--out", tmp_path / "ds", "--user-col", "listener",
-                 "--item-col", "track", "--weight-col", "plays")
+    res = invoke(
+        "data",
+        "convert",
+        csv,
+        "--out",
+        tmp_path / "ds",
+        "--user-col",
+        "listener",
+        "--item-col",
+        "track",
+        "--weight-col",
+        "plays",
+    )
     assert res.exit_code == 0, res.output
     res = invoke("data", "describe", tmp_path / "ds")
     assert json.loads(res.stdout)["interactions"] == 6
-    res = invoke("train", "--listens", tmp_path / "ds", "--model", "popularity",
-                 "--out", tmp_path / "m")
+    res = invoke(
+        "train", "--listens", tmp_path / "ds", "--model", "popularity", "--out", tmp_path / "m"
+    )
     assert res.exit_code == 0, res.output
-    res = invoke("train", "--listens", csv, "--model", "ease", "--user-col", "listener",
-                 "--item-col", "track", "--out", tmp_path / "m2")
+    res = invoke(
+        "train",
+        "--listens",
+        csv,
+        "--model",
+        "ease",
+        "--user-col",
+        "listener",
+        "--item-col",
+        "track",
+        "--out",
+        tmp_path / "m2",
+    )
     assert res.exit_code == 0, res.output
     res = invoke("train", "--listens", csv, "--model", "ease", "--out", tmp_path / "m3")
     assert res.exit_code == 1 and "missing column" in res.output
 
 
 def test_generate_writes_a_readable_file(tmp_path: Path) -> None:
-    res = invoke("generate", "listens", "--out", tmp_path / "l.txt", "--users", "50",
-                 "--items", "80", "--seed", "1")
+    res = invoke(
+        "generate",
+        "listens",
+        "--out",
+        tmp_path / "l.txt",
+        "--users",
+        "50",
+        "--items",
+        "80",
+        "--seed",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     df = read_listens(tmp_path / "l.txt")
     assert df.user_id.nunique() == 50 and (df["count"] > 0).all()
@@ -190,9 +354,21 @@ def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
     """A real process: non-zero exit, message on stderr, no traceback."""
     missing = tmp_path / "nope.txt"
     proc = subprocess.run(
-        [sys.executable, "-m", "segue", "train", "--listens", str(missing), "--model", "ease",
-         "--out", str(tmp_path / "m")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "segue",
+            "train",
+            "--listens",
+            str(missing),
+            "--model",
+            "ease",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 1
     assert f"{missing}: no such file" in proc.stderr

@@ -396,7 +396,9 @@ def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
     import os
     import stat
 
-    write_listens(tmp_path / "out.txt", pd.DataFrame({"user_id": ["u"], "item_id": ["s"], "count": [1]}))
+    write_listens(
+        tmp_path / "out.txt", pd.DataFrame({"user_id": ["u"], "item_id": ["s"], "count": [1]})
+    )
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~mask

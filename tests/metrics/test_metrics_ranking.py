@@ -214,9 +214,7 @@ def test_hit_matrix_brute_force() -> None:
         dense = truth.toarray() != 0
         got = hit_matrix(recs, truth)
         assert got.dtype == bool and got.shape == recs.shape
-        expected = [
-            [0 <= i < 50 and bool(dense[u, i]) for i in recs[u]] for u in range(len(recs))
-        ]
+        expected = [[0 <= i < 50 and bool(dense[u, i]) for i in recs[u]] for u in range(len(recs))]
         np.testing.assert_array_equal(got, expected)
         assert got.any()
 

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import planted_interactions
 
-from segue import Interactions, NotFittedError, ParameterError, UnknownIdError, load_model, save_model
+from conftest import planted_interactions
+from segue import (
+    Interactions,
+    NotFittedError,
+    ParameterError,
+    UnknownIdError,
+    load_model,
+    save_model,
+)
 from segue.models.base import BaseRecommender
 
 
@@ -133,7 +140,9 @@ class RecommenderContract:
             old = fitted.recommend([data.users.ids[0]], 10)
             np.testing.assert_array_equal(new.items, old.items)
 
-    def test_exclude_seen_false_can_return_seen(self, fitted: BaseRecommender, data: Interactions) -> None:
+    def test_exclude_seen_false_can_return_seen(
+        self, fitted: BaseRecommender, data: Interactions
+    ) -> None:
         recs = fitted.recommend(data.users.ids, data.n_items, exclude_seen=False)
         if self.recommends_every_item:
             assert (recs.items >= 0).all()  # nothing filtered: full catalogue for everyone

@@ -97,7 +97,8 @@ def test_prunes_automatically_when_the_matrix_does_not_fit(planted, monkeypatch)
 
 
 @pytest.mark.parametrize(
-    "params", [{"l2": 0}, {"l2": -1.0}, {"l2": float("nan")}, {"dtype": "float16"}, {"max_items": 0}]
+    "params",
+    [{"l2": 0}, {"l2": -1.0}, {"l2": float("nan")}, {"dtype": "float16"}, {"max_items": 0}],
 )
 def test_invalid_parameters_raise(planted: Interactions, params: dict) -> None:
     with pytest.raises(ParameterError):

@@ -58,7 +58,9 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: float | None, *, unit: str = "items") -> Iterator[Callable[[float], None]]:
+def progress_bar(
+    description: str, total: float | None, *, unit: str = "items"
+) -> Iterator[Callable[[float], None]]:
     """A rich progress bar on stderr; yields ``advance(n)``. Transient: gone when done."""
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
     if unit == "bytes":

@@ -36,8 +36,12 @@ def split_listens_cmd(
         Path, typer.Argument(help="listen_count.txt (uid sid count lines) or another input.")
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the three files.")],
-    target_fraction: Annotated[float, typer.Option(help="Share of eligible users made targets.")] = 0.2,
-    holdout_fraction: Annotated[float, typer.Option(help="Share of a target's songs hidden.")] = 0.5,
+    target_fraction: Annotated[
+        float, typer.Option(help="Share of eligible users made targets.")
+    ] = 0.2,
+    holdout_fraction: Annotated[
+        float, typer.Option(help="Share of a target's songs hidden.")
+    ] = 0.5,
     min_items: Annotated[int, typer.Option(help="Targets need at least this many songs.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     fmt: Format = "auto",
@@ -50,8 +54,11 @@ def split_listens_cmd(
     from segue.data.split import split_listens
     from segue.exceptions import DataFormatError
 
-    if fmt == "listens" or (fmt == "auto" and listens.is_file() and listens.suffix.lower()
-                            not in (".csv", ".tsv", ".parquet", ".pq")):
+    if fmt == "listens" or (
+        fmt == "auto"
+        and listens.is_file()
+        and listens.suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq")
+    ):
         with status(f"reading {listens}"):
             df = read_listens(listens)
     else:
@@ -112,7 +119,9 @@ def convert_cmd(
     """Store interactions as a dataset directory (schema.json + Parquet) for fast reloads."""
     from segue.data.io import save_interactions
 
-    data = load_interactions_arg(source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt)
+    data = load_interactions_arg(
+        source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
+    )
     save_interactions(data, out_dir)
     out.print(f"{data!r} -> {out_dir}", highlight=False)
 
@@ -120,12 +129,16 @@ def convert_cmd(
 @data_app.command("describe")
 @handle_errors
 def describe_cmd(
-    source: Annotated[Path, typer.Argument(help="listen_count.txt, CSV/TSV, Parquet or dataset dir.")],
+    source: Annotated[
+        Path, typer.Argument(help="listen_count.txt, CSV/TSV, Parquet or dataset dir.")
+    ],
     user_col: UserCol = "user_id",
     item_col: ItemCol = "item_id",
     weight_col: WeightCol = None,
     fmt: Format = "auto",
 ) -> None:
     """Print sizes and density as JSON."""
-    data = load_interactions_arg(source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt)
+    data = load_interactions_arg(
+        source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
+    )
     out.print_json(json.dumps(data.describe()))

@@ -41,8 +41,10 @@ def run_demo(
         recs_file = workdir / "recs" / f"{name}.txt"
         recommend_to_file(workdir / "models" / name, vdir / "target_users.txt", k, recs_file)
         rec_s = time.perf_counter() - start
-        ev = evaluate_files(recs_file, vdir / "answers.txt", [10, k], listens_path=vdir / "listen_count.txt")
-        keep = [f"ndcg@{k}", f"recall@{k}", f"map@{k}", f"ndcg@10", f"hit_rate@10", f"coverage@{k}"]
+        ev = evaluate_files(
+            recs_file, vdir / "answers.txt", [10, k], listens_path=vdir / "listen_count.txt"
+        )
+        keep = [f"ndcg@{k}", f"recall@{k}", f"map@{k}", "ndcg@10", "hit_rate@10", f"coverage@{k}"]
         results[name] = {m: ev.summary[m] for m in keep} | {"fit_s": fit_s, "recommend_s": rec_s}
     return results
 
@@ -53,7 +55,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     @handle_errors
     def demo_cmd(
-        workdir: Annotated[Path, typer.Option("--out", help="Where the files go.")] = Path("demo-out"),
+        workdir: Annotated[Path, typer.Option("--out", help="Where the files go.")] = Path(
+            "demo-out"
+        ),
         users: Annotated[int, typer.Option(help="Synthetic users.")] = 3000,
         items: Annotated[int, typer.Option(help="Synthetic songs.")] = 5000,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -66,7 +70,9 @@ def register(app: typer.Typer) -> None:
             f"targets with half their songs hidden; files in {workdir}/",
             highlight=False,
         )
-        results = run_demo(workdir, users=users, items=items, seed=seed, models=["popularity", "ease"])
+        results = run_demo(
+            workdir, users=users, items=items, seed=seed, models=["popularity", "ease"]
+        )
         out.print(metrics_table(results, title="Held-out listens, top-100 per target user"))
         base, best = results["popularity"]["ndcg@100"], results["ease"]["ndcg@100"]
         out.print(f"EASE NDCG@100 is {best / base:.2f}x popularity's.", highlight=False)

@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="The training input, for catalogue coverage and the seen check."),
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON instead of a table.")
+        ] = False,
         per_user: Annotated[
             Path | None, typer.Option(help="Also write per-user values to this CSV.")
         ] = None,

@@ -123,8 +123,14 @@ def register(app: typer.Typer) -> None:
                 raise DataFormatError("expected a JSON object of parameters", path=params_file)
         params.update(parse_params(param))
         seconds = train_model(
-            listens, model, params, out_dir,
-            user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt,
+            listens,
+            model,
+            params,
+            out_dir,
+            user_col=user_col,
+            item_col=item_col,
+            weight_col=weight_col,
+            fmt=fmt,
         )
         out.print(f"trained {model} in {seconds:.2f} s -> {out_dir}", highlight=False)
 

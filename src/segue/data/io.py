@@ -37,8 +37,12 @@ def save_interactions(data: Interactions, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     coo = data.matrix.tocoo()
     with atomic_dir(path) as tmp:
-        pq.write_table(pa.table({"id": pa.array(data.users.ids, pa.string())}), tmp / "users.parquet")
-        pq.write_table(pa.table({"id": pa.array(data.items.ids, pa.string())}), tmp / "items.parquet")
+        pq.write_table(
+            pa.table({"id": pa.array(data.users.ids, pa.string())}), tmp / "users.parquet"
+        )
+        pq.write_table(
+            pa.table({"id": pa.array(data.items.ids, pa.string())}), tmp / "items.parquet"
+        )
         table = pa.table(
             {
                 "user_idx": coo.row.astype(np.int32),
@@ -66,7 +70,9 @@ def load_interactions(path: str | os.PathLike[str]) -> Interactions:
     except FileNotFoundError:
         raise DataFormatError("not a segue dataset directory (no schema.json)", path=path) from None
     except json.JSONDecodeError as exc:
-        raise DataFormatError(f"invalid JSON: {exc.msg}", path=schema_file, line=exc.lineno) from None
+        raise DataFormatError(
+            f"invalid JSON: {exc.msg}", path=schema_file, line=exc.lineno
+        ) from None
     if not isinstance(schema, dict):
         schema = {}  # valid JSON but not an object: reported below as an unsupported format
     if schema.get("format") != FORMAT or schema.get("version") != VERSION:
@@ -85,7 +91,9 @@ def load_interactions(path: str | os.PathLike[str]) -> Interactions:
     except (OSError, KeyError, pa.ArrowException) as exc:
         raise DataFormatError(f"cannot read dataset: {exc}", path=path) from None
     shape = (len(users), len(items))
-    if len(rows) and (rows.max() >= shape[0] or cols.max() >= shape[1] or min(rows.min(), cols.min()) < 0):
+    if len(rows) and (
+        rows.max() >= shape[0] or cols.max() >= shape[1] or min(rows.min(), cols.min()) < 0
+    ):
         raise DataFormatError("interaction indices out of range of the id tables", path=path)
     coo = sp.coo_array((weights, (rows, cols)), shape=shape)
     return Interactions(users, items, canonical_csr(coo.tocsr(), shape))

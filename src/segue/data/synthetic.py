@@ -212,9 +212,7 @@ def _check_int(name: str, value: object, *, minimum: int) -> int:
     return int(value)
 
 
-def _make_tastes(
-    rng: np.random.Generator, n_users: int, n_items: int, n_clusters: int
-) -> _Tastes:
+def _make_tastes(rng: np.random.Generator, n_users: int, n_items: int, n_clusters: int) -> _Tastes:
     """Draw song popularity, clusters and in-cluster weights, then every user's taste."""
     pop = (rng.permutation(n_items) + 1.0) ** -_ZIPF_EXPONENT
     pop /= pop.sum()
@@ -322,9 +320,7 @@ def _sample_items(
     return users, items
 
 
-def _first_distinct(
-    users: IntArray, items: IntArray, n_items: int
-) -> tuple[IntArray, IntArray]:
+def _first_distinct(users: IntArray, items: IntArray, n_items: int) -> tuple[IntArray, IntArray]:
     """Keep the first occurrence of every (user, item) pair: grouped by user, in draw order."""
     _, first = np.unique(users * n_items + items, return_index=True)
     first = np.sort(first)

@@ -84,10 +84,10 @@ def evaluate_lists(
             raise ParameterError(f"the list for user {user!r} recommends an item twice")
     users = answers.users.ids
     rec_users = np.asarray(list(recs.keys()), dtype=object)
-    lengths = np.fromiter((min(len(v), kmax) for v in recs.values()), dtype=np.int64, count=len(recs))
-    flat = np.asarray(
-        [item for v in recs.values() for item in list(v)[:kmax]], dtype=object
+    lengths = np.fromiter(
+        (min(len(v), kmax) for v in recs.values()), dtype=np.int64, count=len(recs)
     )
+    flat = np.asarray([item for v in recs.values() for item in list(v)[:kmax]], dtype=object)
     # one vocabulary for everything that appears: answer items first, then the rest
     extra = pd.Index(flat).difference(pd.Index(answers.items.ids)) if len(flat) else []
     items = IdMap(np.concatenate([answers.items.ids, np.asarray(extra, dtype=object)]))
@@ -120,7 +120,9 @@ def evaluate_lists(
     return Evaluation(pd.DataFrame(per_user), summary)
 
 
-def _seen_share(matrix: np.ndarray, users: np.ndarray, catalogue: np.ndarray, train: Interactions) -> float:
+def _seen_share(
+    matrix: np.ndarray, users: np.ndarray, catalogue: np.ndarray, train: Interactions
+) -> float:
     """Share of recommended items that the user already had in the training input."""
     train_rows = train.users.numbers(users, missing="negative")
     rec = matrix >= 0

@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 
-def _check(recs: IdxArray, truth: sp.sparray | sp.spmatrix, k: int) -> tuple[np.ndarray, sp.csr_array]:
+def _check(
+    recs: IdxArray, truth: sp.sparray | sp.spmatrix, k: int
+) -> tuple[np.ndarray, sp.csr_array]:
     recs = np.asarray(recs)
     if recs.ndim != 2:
         raise ParameterError(f"recs must be 2-D (users x ranks), got shape {recs.shape}")

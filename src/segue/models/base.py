@@ -128,9 +128,7 @@ class BaseRecommender:
 
     def learned_state(self) -> dict[str, Any]:
         """Every learned attribute (names ending in ``_``)."""
-        return {
-            k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")
-        }
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
 
     def fit(self, train: Interactions, /) -> BaseRecommender:
         """Learn from ``train``; previous learned state is discarded. Returns ``self``."""

@@ -84,7 +84,9 @@ class EASE(BaseRecommender):
         if self.max_items is not None and (
             not isinstance(self.max_items, int) or self.max_items < 1
         ):
-            raise ParameterError(f"max_items must be a positive int or None, got {self.max_items!r}")
+            raise ParameterError(
+                f"max_items must be a positive int or None, got {self.max_items!r}"
+            )
 
     # fitting --------------------------------------------------------------------------------
     def _prepare(self, matrix: sp.csr_array) -> sp.csr_array:

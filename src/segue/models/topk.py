@@ -38,7 +38,8 @@ def topk(
     Returns
     -------
     items, scores
-        ``(n, k)`` int32 item indices and float32 scores. Ties inside the top k are ordered by the lower index.
+        ``(n, k)`` int32 item indices and float32 scores. Ties inside the top k are ordered
+        by the lower index.
     """
     if k < 1:
         raise ParameterError(f"k must be at least 1, got {k}")

@@ -199,7 +199,9 @@ def write_listens(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
     bad = ~np.isfinite(raw) | (raw <= 0) | (raw != np.floor(raw))
     if bad.any():
         value = np.asarray(df["count"])[np.flatnonzero(bad)[0]]
-        raise DataFormatError(f"cannot write count {value!r}: not a positive whole number", path=path)
+        raise DataFormatError(
+            f"cannot write count {value!r}: not a positive whole number", path=path
+        )
     counts = raw.astype(np.int64)
     columns = []
     for col in ("user_id", "item_id"):
@@ -207,7 +209,10 @@ def write_listens(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
         spaced = ids.str.contains(r"\s", regex=True).to_numpy()
         if spaced.any() or (ids == "").any():
             value = ids[spaced | (ids == "").to_numpy()].iloc[0]
-            raise DataFormatError(f"cannot write {col} {value!r}: ids must be non-empty, without whitespace", path=path)
+            raise DataFormatError(
+                f"cannot write {col} {value!r}: ids must be non-empty, without whitespace",
+                path=path,
+            )
         columns.append(ids.to_numpy(dtype=object))
     lines = columns[0] + " " + columns[1] + " " + counts.astype(str).astype(object)
     with atomic_open(path) as fh:
