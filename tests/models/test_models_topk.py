@@ -44,3 +44,12 @@ def test_bad_input() -> None:
         topk(np.array([[np.nan, 1.0]], dtype=np.float32), 1)
     with pytest.raises(ParameterError, match="rows"):
         topk(np.zeros((2, 3), dtype=np.float32), 1, exclude=sp.csr_array((3, 3), dtype=np.float32))
+
+
+def test_accepts_any_numeric_dtype() -> None:
+    scores = np.array([[1, 3, 2]], dtype=np.int64)
+    items, top = topk(scores, 2)
+    np.testing.assert_array_equal(items, [[1, 2]])
+    assert top.dtype == np.float32
+    items64, _ = topk(np.array([[0.5, 0.1]]), 1)
+    np.testing.assert_array_equal(items64, [[0]])

@@ -148,7 +148,7 @@ class EASE(BaseRecommender):
         diag = np.diag(weights).copy()
         weights /= -diag  # column j divided by -P_jj
         weights[np.diag_indices(n)] = 0.0
-        if not np.isfinite(weights).all():
+        if not np.isfinite(weights.sum(dtype=np.float64)):  # any inf/NaN, no n x n temporary
             raise ModelFitError("EASE weights are not finite; raise l2 or use dtype='float64'")
         self.weights_ = weights.astype(np.float32, copy=False)
         self.kept_items_ = keep

@@ -43,7 +43,7 @@ def topk(
     """
     if k < 1:
         raise ParameterError(f"k must be at least 1, got {k}")
-    scores = np.array(scores, dtype=np.float32, copy=copy)  # no copy when already float32
+    scores = np.array(scores, dtype=np.float32, copy=True if copy else None)  # None: if needed
     if scores.ndim != 2:
         raise ParameterError(f"scores must be 2-D, got shape {scores.shape}")
     n, n_items = scores.shape
