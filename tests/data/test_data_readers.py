@@ -402,3 +402,12 @@ def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_tsv_kind_on_a_dat_file_reports_the_right_line(tmp_path: Path) -> None:
+    path = tmp_path / "user_artists.dat"
+    path.write_text("userID\tartistID\tweight\n1\t2\t3\n\n1\t3\t-4\n")
+    with pytest.raises(DataFormatError, match=r"user_artists\.dat:4: 'weight' value"):
+        read_table_interactions(
+            path, user_col="userID", item_col="artistID", weight_col="weight", kind="tsv"
+        )

@@ -70,14 +70,10 @@ def recommend_to_file(
     model = load_model(model_dir)
     targets = read_targets(users_file)
     hist = read_listen_interactions(history) if history is not None else None
-    unknown_users = int((model.users_.numbers(targets, missing="negative") < 0).sum())
+    no_history = model.users_.numbers(targets, missing="negative") < 0
     if hist is not None:
-        unknown_users = int(
-            (
-                (model.users_.numbers(targets, missing="negative") < 0)
-                & (hist.users.numbers(targets, missing="negative") < 0)
-            ).sum()
-        )
+        no_history &= hist.users.numbers(targets, missing="negative") < 0
+    unknown_users = int(no_history.sum())
     with progress_bar("recommending", len(targets), unit="users") as advance:
         recs = model.recommend(targets, n, history=hist, unknown=unknown, progress=advance)
     with atomic_open(out_file) as fh:

@@ -20,8 +20,13 @@ __all__ = ["TABLE_SUFFIXES", "read_table_interactions"]
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
+def _delimiter(path: Path, kind: str | None) -> str:
+    """Tab for ``kind="tsv"`` or a ``.tsv`` file (when no kind is given), else comma."""
+    return "\t" if (kind or path.suffix.lower().lstrip(".")) == "tsv" else ","
+
+
 def _read_table(path: Path, columns: list[str], kind: str | None = None) -> pa.Table:
-    delimiter = "\t" if (kind or path.suffix.lower().lstrip(".")) == "tsv" else ","
+    delimiter = _delimiter(path, kind)
     kind = "csv" if kind == "tsv" else kind or TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataFormatError(
@@ -116,8 +121,7 @@ def read_table_interactions(
     def where(row: int) -> dict[str, object]:
         if not is_csv:
             return {"path": path}
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-        return {"path": path, "line": _csv_line_of_row(path, delimiter, row)}
+        return {"path": path, "line": _csv_line_of_row(path, _delimiter(path, kind), row)}
 
     def row_note(row: int) -> str:
         return "" if is_csv else f"row {row}: "
