@@ -18,9 +18,12 @@ from segue.data.synthetic import generate_listens
 runner = CliRunner()
 
 
-def invoke(*args: str):
-    result = runner.invoke(app, [str(a) for a in args])
-    return result
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def train(listens: Path, model: str, out: Path):
+    return invoke("train", "--listens", listens, "--model", model, "--out", out)
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +51,7 @@ def split_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("model", ["popularity", "ease"])
 def test_train_recommend_evaluate(split_dir: Path, tmp_path: Path, model: str) -> None:
-    res = invoke(
-        "train",
-        "--listens",
-        split_dir / "listen_count.txt",
-        "--model",
-        model,
-        "--out",
-        tmp_path / "model",
-    )
+    res = train(split_dir / "listen_count.txt", model, tmp_path / "model")
     assert res.exit_code == 0, res.output
     assert (tmp_path / "model" / "manifest.json").is_file()
     res = invoke(
@@ -96,15 +91,7 @@ def test_train_recommend_evaluate(split_dir: Path, tmp_path: Path, model: str) -
 def test_ease_beats_popularity_through_the_cli(split_dir: Path, tmp_path: Path) -> None:
     scores = {}
     for model in ("popularity", "ease"):
-        invoke(
-            "train",
-            "--listens",
-            split_dir / "listen_count.txt",
-            "--model",
-            model,
-            "--out",
-            tmp_path / model,
-        )
+        train(split_dir / "listen_count.txt", model, tmp_path / model)
         invoke(
             "recommend",
             tmp_path / model,
@@ -162,28 +149,12 @@ def test_params_and_params_file(split_dir: Path, tmp_path: Path) -> None:
         tmp_path / "m3",
     )
     assert res.exit_code == 1 and "no parameter 'lambda'" in res.output
-    res = invoke(
-        "train",
-        "--listens",
-        split_dir / "listen_count.txt",
-        "--model",
-        "svd",
-        "--out",
-        tmp_path / "m3",
-    )
+    res = train(split_dir / "listen_count.txt", "svd", tmp_path / "m3")
     assert res.exit_code == 1 and "unknown model 'svd'" in res.output
 
 
 def test_unknown_target_users(split_dir: Path, tmp_path: Path) -> None:
-    invoke(
-        "train",
-        "--listens",
-        split_dir / "listen_count.txt",
-        "--model",
-        "ease",
-        "--out",
-        tmp_path / "m",
-    )
+    train(split_dir / "listen_count.txt", "ease", tmp_path / "m")
     targets = tmp_path / "targets.txt"
     first = (split_dir / "target_users.txt").read_text().split()[0]
     targets.write_text(f"{first}\nstranger\n")
@@ -218,15 +189,7 @@ def test_unknown_target_users(split_dir: Path, tmp_path: Path) -> None:
 
 
 def test_history_option_folds_in_new_listens(split_dir: Path, tmp_path: Path) -> None:
-    invoke(
-        "train",
-        "--listens",
-        split_dir / "listen_count.txt",
-        "--model",
-        "ease",
-        "--out",
-        tmp_path / "m",
-    )
+    train(split_dir / "listen_count.txt", "ease", tmp_path / "m")
     df = read_listens(split_dir / "listen_count.txt")
     songs = df[df.user_id == df.user_id.iloc[0]].item_id.tolist()
     (tmp_path / "new.txt").write_text("".join(f"newbie {s} 3\n" for s in songs))
@@ -259,15 +222,7 @@ def test_malformed_input_gives_file_line_reason_and_no_traceback(tmp_path: Path)
 
 
 def test_failed_recommend_keeps_the_previous_output(split_dir: Path, tmp_path: Path) -> None:
-    invoke(
-        "train",
-        "--listens",
-        split_dir / "listen_count.txt",
-        "--model",
-        "popularity",
-        "--out",
-        tmp_path / "m",
-    )
+    train(split_dir / "listen_count.txt", "popularity", tmp_path / "m")
     out = tmp_path / "recs.txt"
     out.write_text("previous content\n")
     (tmp_path / "empty.txt").write_text("  \n")

@@ -86,6 +86,24 @@ def status(description: str) -> Iterator[None]:
     console.print(f"{description} [dim]({time.perf_counter() - start:.1f} s)[/]", highlight=False)
 
 
+def input_format(path: Path, fmt: str = "auto") -> str:
+    """The concrete format of an input: ``dataset``, ``listens``, ``csv``, ``tsv`` or ``parquet``.
+
+    ``fmt="auto"`` decides by the path: a directory is a dataset, ``.csv``/``.tsv``/``.parquet``
+    a table, anything else a ``uid sid count`` listens file.
+    """
+    from segue.data.readers.tabular import TABLE_SUFFIXES
+
+    if fmt not in FORMATS:
+        raise ParameterError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt != "auto":
+        return fmt
+    if path.is_dir():
+        return "dataset"
+    suffix = path.suffix.lower()
+    return "tsv" if suffix == ".tsv" else TABLE_SUFFIXES.get(suffix, "listens")
+
+
 def load_interactions_arg(
     path: Path,
     *,
@@ -94,29 +112,20 @@ def load_interactions_arg(
     weight_col: str | None = None,
     fmt: str = "auto",
 ) -> Interactions:
-    """Load interactions from a listens file, a CSV/TSV/Parquet table or a dataset directory.
-
-    ``fmt="auto"`` decides by the path: a directory is a dataset, ``.csv``/``.tsv``/``.parquet``
-    a table, anything else a ``uid sid count`` listens file.
-    """
+    """Load interactions from a listens file, a CSV/TSV/Parquet table or a dataset directory."""
     from segue.data.io import is_dataset_dir, load_interactions
     from segue.data.readers.listens import read_listen_interactions
-    from segue.data.readers.tabular import TABLE_SUFFIXES, read_table_interactions
+    from segue.data.readers.tabular import read_table_interactions
 
-    if fmt not in FORMATS:
-        raise ParameterError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if fmt in ("csv", "tsv", "parquet"):
+    kind = input_format(path, fmt)
+    if kind in ("csv", "tsv", "parquet"):
         return read_table_interactions(
-            path, user_col=user_col, item_col=item_col, weight_col=weight_col, kind=fmt
+            path, user_col=user_col, item_col=item_col, weight_col=weight_col, kind=kind
         )
-    if fmt == "auto" and path.is_dir():
+    if kind == "dataset":
         if not is_dataset_dir(path):
             raise ParameterError(f"{path} is a directory but not a segue dataset (no schema.json)")
         return load_interactions(path)
-    if fmt == "auto" and path.suffix.lower() in TABLE_SUFFIXES:
-        return read_table_interactions(
-            path, user_col=user_col, item_col=item_col, weight_col=weight_col
-        )
     size = path.stat().st_size if path.is_file() else None
     with progress_bar(f"reading {path.name}", size, unit="bytes") as advance:
         return read_listen_interactions(path, progress=advance)

@@ -14,6 +14,7 @@ from segue.cli._common import (
     UserColOption,
     WeightColOption,
     handle_errors,
+    input_format,
     load_interactions_arg,
     out,
     status,
@@ -54,11 +55,7 @@ def split_listens_cmd(
     from segue.data.split import split_listens
     from segue.exceptions import DataFormatError
 
-    if fmt == "listens" or (
-        fmt == "auto"
-        and listens.is_file()
-        and listens.suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq")
-    ):
+    if input_format(listens, fmt) == "listens":  # keep file order: read the frame directly
         with status(f"reading {listens}"):
             df = read_listens(listens)
     else:
