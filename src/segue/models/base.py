@@ -157,9 +157,11 @@ class BaseRecommender:
     def score(self, user_idx: IdxArray, history: sp.csr_array, /) -> ScoreMatrix:
         """Raw ``(len(user_idx), n_items)`` float32 scores, seen items not removed.
 
-        ``user_idx`` are training indices (-1 for users not in training); ``history`` holds the
-        same users' rows, aligned to the model's items. Models that fold in new users use the
-        history; user-factor models may also use the index.
+        ``user_idx`` are training indices, or -1 for a row that must be folded in from
+        ``history`` (a user or playlist not in training, or a known user with new listens).
+        ``history`` holds the same rows, aligned to the model's items. A row with
+        ``user_idx >= 0`` carries exactly that user's training history, so models with learned
+        per-user state (factors, self-similarity) may use it instead of the history.
         """
         self._check_fitted()
         user_idx = np.asarray(user_idx, dtype=np.int32)
@@ -260,6 +262,9 @@ class BaseRecommender:
             hist_idx = aligned.users.numbers(ids, missing="negative")
             rows = take_rows(aligned.matrix, hist_idx)
             known = (hist_idx >= 0) | (user_idx >= 0)
+            # a row taken from ``history`` is new information: models fold it in rather than
+            # reuse what they learned for that user in training
+            user_idx = np.where(hist_idx >= 0, -1, user_idx).astype(np.int32)
         if not known.all():
             if unknown == "raise":
                 missing = ids[~known]
