@@ -12,6 +12,9 @@ __all__ = ["MODELS", "class_path", "model_class", "resolve_class_path"]
 MODELS: dict[str, str] = {
     "popularity": "segue.models.popularity:MostPopular",
     "ease": "segue.models.ease:EASE",
+    "wrmf": "segue.models.wrmf:WRMF",
+    "itemknn": "segue.models.knn:ItemKNN",
+    "userknn": "segue.models.knn:UserKNN",
 }
 """Short name -> ``module:Class`` of every model segue ships."""
 

@@ -1,0 +1,200 @@
+"""Playlists: ordered track lists with titles, tags and track metadata, as three tables.
+
+MPD and Melon readers both return :class:`Playlists`; models never see it directly but the
+``Interactions`` it derives (playlists as rows, tracks as columns). The order of the entries is
+kept (``pos``) for order-aware models and for the challenges' "first N tracks" seeds, and the
+side tables (titles, tags, artists, albums, genres, dates) feed cold start and ranking features.
+
+Tables
+------
+``playlists``
+    One row per playlist, in reading order. ``pid`` (unique, int or str) and ``name`` (title,
+    may be empty) always; readers add what their format has (``description``,
+    ``num_followers``, ``tags`` as a list of strings, ``like_cnt``, ``updt_date``, ...).
+``entries``
+    One row per track occurrence: ``pid``, ``pos`` (0-based order in the playlist), ``track``.
+    Sorted by (playlist order, pos).
+``tracks``
+    One row per distinct track: ``track`` (unique) and whatever metadata the format has
+    (``track_name``, ``artist``, ``artist_name``, ``album``, ``album_name``, ``duration_ms``,
+    ``genres``, ``issue_date``, ...). Every entry's track is in it.
+
+On disk (:meth:`Playlists.save`): ``schema.json`` plus ``playlists.parquet``,
+``entries.parquet`` and ``tracks.parquet`` (zstd), written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segue._atomic import atomic_dir
+from segue.data.interactions import Interactions
+from segue.data.vocab import IdMap
+from segue.exceptions import DataFormatError, ParameterError
+
+__all__ = ["Playlists", "is_playlists_dir", "load_playlists"]
+
+SCHEMA_NAME = "segue.playlists"
+SCHEMA_VERSION = 1
+_TABLES = ("playlists", "entries", "tracks")
+
+
+@dataclass(frozen=True, eq=False)
+class Playlists:
+    """Playlists, their ordered entries and their tracks (see the module docstring)."""
+
+    playlists: pd.DataFrame
+    entries: pd.DataFrame
+    tracks: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        for name, required in (
+            ("playlists", ("pid", "name")),
+            ("entries", ("pid", "pos", "track")),
+            ("tracks", ("track",)),
+        ):
+            frame = getattr(self, name)
+            missing = [c for c in required if c not in frame.columns]
+            if missing:
+                raise ParameterError(f"Playlists.{name} lacks column(s) {missing}")
+        if self.playlists["pid"].duplicated().any():
+            dup = self.playlists["pid"][self.playlists["pid"].duplicated()].iloc[0]
+            raise ParameterError(f"duplicate playlist id {dup!r}")
+        if self.tracks["track"].duplicated().any():
+            dup = self.tracks["track"][self.tracks["track"].duplicated()].iloc[0]
+            raise ParameterError(f"duplicate track id {dup!r} in the track table")
+
+    # sizes ----------------------------------------------------------------------------------
+    @property
+    def n_playlists(self) -> int:
+        """Number of playlists (including empty ones)."""
+        return len(self.playlists)
+
+    @property
+    def n_entries(self) -> int:
+        """Number of track occurrences."""
+        return len(self.entries)
+
+    @property
+    def n_tracks(self) -> int:
+        """Number of distinct tracks."""
+        return len(self.tracks)
+
+    def describe(self) -> dict[str, Any]:
+        """Sizes and length statistics, for ``segue data describe`` and model manifests."""
+        lengths = self.lengths()
+        return {
+            "playlists": self.n_playlists,
+            "entries": self.n_entries,
+            "tracks": self.n_tracks,
+            "empty_playlists": int((lengths == 0).sum()),
+            "mean_length": float(lengths.mean()) if len(lengths) else 0.0,
+            "max_length": int(lengths.max()) if len(lengths) else 0,
+            "with_title": int(self.playlists["name"].fillna("").astype(str).str.len().gt(0).sum()),
+        }
+
+    def lengths(self) -> np.ndarray:
+        """Entries per playlist, in playlist order."""
+        counts = self.entries.groupby("pid", sort=False).size()
+        return counts.reindex(self.playlists["pid"], fill_value=0).to_numpy(np.int64)
+
+    # derived views --------------------------------------------------------------------------
+    def playlist_ids(self) -> IdMap:
+        """Vocabulary of playlists, in table order."""
+        return IdMap(self.playlists["pid"].to_numpy(), kind="playlist")
+
+    def track_ids(self) -> IdMap:
+        """Vocabulary of tracks, in track-table order."""
+        return IdMap(self.tracks["track"].to_numpy(), kind="track")
+
+    def to_interactions(
+        self, weight: Literal["binary", "count"] = "binary", *, items: IdMap | None = None
+    ) -> Interactions:
+        """Playlists x tracks; every playlist is a row, empty ones included.
+
+        ``weight="binary"`` stores 1 for membership, ``"count"`` the number of times a track
+        occurs in the playlist. ``items`` fixes the column vocabulary (entries whose track is not
+        in it are dropped), as when a challenge set is scored by a trained model.
+        """
+        if weight not in ("binary", "count"):
+            raise ParameterError(f"weight must be 'binary' or 'count', got {weight!r}")
+        entries = self.entries
+        if items is not None:
+            entries = entries[items.numbers(entries["track"].to_numpy(), missing="negative") >= 0]
+        return Interactions.from_arrays(
+            entries["pid"].to_numpy(),
+            entries["track"].to_numpy(),
+            agg="max" if weight == "binary" else "count",
+            weights=np.ones(len(entries), dtype=np.float32),
+            user_ids=self.playlist_ids(),
+            item_ids=items if items is not None else self.track_ids(),
+        )
+
+    def track_lists(self) -> dict[Any, list[Any]]:
+        """``{pid: [track, ...]}`` in playlist order (empty playlists map to ``[]``)."""
+        grouped = self.entries.groupby("pid", sort=False)["track"].agg(list)
+        return {pid: grouped.get(pid, []) for pid in self.playlists["pid"]}
+
+    def track_artists(self) -> pd.Series:
+        """``track -> artist`` (empty when the format has no artist)."""
+        if "artist" not in self.tracks.columns:
+            return pd.Series(dtype=object)
+        return pd.Series(self.tracks["artist"].to_numpy(), index=self.tracks["track"].to_numpy())
+
+    # storage --------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``schema.json`` plus one Parquet file per table, atomically."""
+        with atomic_dir(path) as tmp:
+            for name in _TABLES:
+                table = pa.Table.from_pandas(getattr(self, name), preserve_index=False)
+                pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            schema = {"format": SCHEMA_NAME, "version": SCHEMA_VERSION, **self.describe()}
+            (tmp / "schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+        return Path(path)
+
+
+def is_playlists_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory written by :meth:`Playlists.save`."""
+    schema = Path(path) / "schema.json"
+    if not schema.is_file():
+        return False
+    try:
+        return json.loads(schema.read_text(encoding="utf-8")).get("format") == SCHEMA_NAME
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def load_playlists(path: str | os.PathLike[str]) -> Playlists:
+    """Read a directory written by :meth:`Playlists.save`."""
+    root = Path(path)
+    schema_path = root / "schema.json"
+    try:
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFormatError(
+            "not a segue playlists directory (no schema.json)", path=root
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"schema.json is not valid JSON: {exc}", path=schema_path) from None
+    if schema.get("format") != SCHEMA_NAME:
+        raise DataFormatError(
+            f"format is {schema.get('format')!r}, not {SCHEMA_NAME!r}", path=schema_path
+        )
+    if schema.get("version") != SCHEMA_VERSION:
+        raise DataFormatError(f"unsupported version {schema.get('version')!r}", path=schema_path)
+    frames = {}
+    for name in _TABLES:
+        file = root / f"{name}.parquet"
+        if not file.is_file():
+            raise DataFormatError(f"missing {name}.parquet", path=root)
+        frames[name] = pq.read_table(file).to_pandas()
+    return Playlists(**frames)
