@@ -75,6 +75,16 @@ class RecommenderContract:
         np.testing.assert_array_equal(whole.items, single.items)
         np.testing.assert_allclose(whole.scores, single.scores, rtol=1e-5)
 
+    def test_streamed_batches_equal_recommend(
+        self, fitted: BaseRecommender, data: Interactions
+    ) -> None:
+        users = data.users.ids
+        whole = fitted.recommend(users, 7)
+        parts = list(fitted.iter_recommend(users, 7, batch_size=6))
+        assert len(parts) == -(-len(users) // 6)
+        np.testing.assert_array_equal(np.concatenate([p.users for p in parts]), whole.users)
+        np.testing.assert_array_equal(np.concatenate([p.items for p in parts]), whole.items)
+
     def test_no_seen_item_returned(self, fitted: BaseRecommender, data: Interactions) -> None:
         recs = fitted.recommend(data.users.ids, 10)
         for row, items in enumerate(recs.items):

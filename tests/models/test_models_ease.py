@@ -14,13 +14,20 @@ class TestEASE(RecommenderContract):
         return EASE(l2=10.0)
 
 
+class TestEASEPrunedBackfilled(RecommenderContract):
+    """Pruned items are back-filled: every item can still be recommended."""
+
+    def make_model(self) -> EASE:
+        return EASE(l2=10.0, max_items=20)
+
+
 class TestEASEPruned(RecommenderContract):
-    """With pruning, pruned items are never recommended: no exact fold-in check on them."""
+    """Without back-fill, pruned items are never recommended."""
 
     recommends_every_item = False
 
     def make_model(self) -> EASE:
-        return EASE(l2=10.0, max_items=20)
+        return EASE(l2=10.0, max_items=20, backfill_neighbors=0)
 
     def test_k_larger_than_catalogue(self, fitted, data) -> None:
         recs = fitted.recommend(data.users.ids, data.n_items + 5)
@@ -77,8 +84,40 @@ def test_max_items_keeps_the_most_listened(planted: Interactions) -> None:
     assert model.weights_.shape == (10, 10)
 
 
+def test_backfill_is_the_ridge_regression_on_kept_items(planted: Interactions) -> None:
+    l2 = 5.0
+    model = EASE(l2=l2, max_items=12, dtype="float64", backfill_neighbors=100).fit(planted)
+    x = (planted.matrix.toarray() > 0).astype(np.float64)
+    keep, pruned = model.kept_items_, model.backfill_items_
+    assert len(keep) + len(pruned) == planted.n_items
+    xk = x[:, keep]
+    ridge = np.linalg.solve(xk.T @ xk + l2 * np.eye(len(keep)), xk.T @ x[:, pruned])
+    np.testing.assert_allclose(model.backfill_.toarray(), ridge, atol=1e-5)
+
+
+def test_backfill_keeps_the_largest_weights_per_pruned_item(planted: Interactions) -> None:
+    full = EASE(l2=5.0, max_items=12, backfill_neighbors=100).fit(planted).backfill_.toarray()
+    top = EASE(l2=5.0, max_items=12, backfill_neighbors=3).fit(planted).backfill_
+    assert (np.diff(sp.csc_array(top).indptr) == 3).all()
+    dense = top.toarray()
+    for j in range(full.shape[1]):
+        kept_rows = np.flatnonzero(dense[:, j])
+        assert np.sort(full[:, j])[-3] <= dense[kept_rows, j].min() + 1e-6
+
+
+def test_backfilled_items_score_with_their_kept_neighbours(planted: Interactions) -> None:
+    # the parity structure holds for pruned items too: own-parity pruned songs score higher
+    model = EASE(l2=10.0, max_items=14).fit(planted)
+    scores = model.score(np.full(planted.n_users, -1, np.int32), planted.matrix)
+    pruned = model.backfill_items_
+    parity_item = np.array([int(s[-3:]) % 2 for s in planted.items.ids[pruned]])
+    parity_user = np.array([int(u[-3:]) % 2 for u in planted.users.ids])
+    own = parity_item[None, :] == parity_user[:, None]
+    assert scores[:, pruned][own].mean() > scores[:, pruned][~own].mean()
+
+
 def test_history_of_only_pruned_items_gets_the_cold_start_list(planted: Interactions) -> None:
-    model = EASE(max_items=10).fit(planted)
+    model = EASE(max_items=10, backfill_neighbors=0).fit(planted)
     pruned = np.setdiff1d(np.arange(planted.n_items), model.kept_items_)[:2]
     history = Interactions.from_arrays(["x", "x"], planted.items.ids[pruned], [1, 1])
     recs = model.recommend(["x"], 3, history=history)
@@ -98,7 +137,14 @@ def test_prunes_automatically_when_the_matrix_does_not_fit(planted, monkeypatch)
 
 @pytest.mark.parametrize(
     "params",
-    [{"l2": 0}, {"l2": -1.0}, {"l2": float("nan")}, {"dtype": "float16"}, {"max_items": 0}],
+    [
+        {"l2": 0},
+        {"l2": -1.0},
+        {"l2": float("nan")},
+        {"dtype": "float16"},
+        {"max_items": 0},
+        {"backfill_neighbors": -1},
+    ],
 )
 def test_invalid_parameters_raise(planted: Interactions, params: dict) -> None:
     with pytest.raises(ParameterError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from segue import __version__
-from segue.cli import data, demo, evaluate, models
+from segue.cli import data, demo, evaluate, models, tune
 
 app = typer.Typer(
     name="segue",
@@ -19,6 +19,7 @@ app.add_typer(data.generate_app, name="generate")
 app.add_typer(data.data_app, name="data")
 models.register(app)
 evaluate.register(app)
+tune.register(app)
 demo.register(app)
 
 

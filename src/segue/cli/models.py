@@ -74,13 +74,20 @@ def recommend_to_file(
     if hist is not None:
         no_history &= hist.users.numbers(targets, missing="negative") < 0
     unknown_users = int(no_history.sum())
-    with progress_bar("recommending", len(targets), unit="users") as advance:
-        recs = model.recommend(targets, n, history=hist, unknown=unknown, progress=advance)
-    with atomic_open(out_file) as fh:
-        for user, items in recs.lists():
-            fh.write(" ".join([str(user), *map(str, items)]) + "\n")
-    short = int(((recs.items >= 0).sum(axis=1) < n).sum())
-    return {"users": len(recs.users), "unknown": unknown_users, "short_lists": short}
+    written = short = 0
+    # batches are written as they come: memory stays at one batch of scores for any user count
+    with (
+        progress_bar("recommending", len(targets), unit="users") as advance,
+        atomic_open(out_file) as fh,
+    ):
+        for recs in model.iter_recommend(targets, n, history=hist, unknown=unknown):
+            fh.writelines(
+                " ".join([str(user), *map(str, items)]) + "\n" for user, items in recs.lists()
+            )
+            written += len(recs.users)
+            short += int(((recs.items >= 0).sum(axis=1) < n).sum())
+            advance(len(recs.users))
+    return {"users": written, "unknown": unknown_users, "short_lists": short}
 
 
 def register(app: typer.Typer) -> None:
@@ -117,6 +124,11 @@ def register(app: typer.Typer) -> None:
                 raise DataFormatError(f"cannot read parameters: {exc}", path=params_file) from None
             if not isinstance(params, dict):
                 raise DataFormatError("expected a JSON object of parameters", path=params_file)
+            tuned_for = params.pop("model", model)  # files written by `segue tune` name it
+            if tuned_for != model:
+                raise DataFormatError(
+                    f"parameters are for model {tuned_for!r}, not {model!r}", path=params_file
+                )
         params.update(parse_params(param))
         seconds = train_model(
             listens,

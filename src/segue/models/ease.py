@@ -10,9 +10,20 @@ take 1.6 GB) and one Cholesky inverse, ``O(n_items^3)``. Two things keep that in
 - **float32 where it is safe**: with ``dtype="auto"`` the Gram matrix is built in float32 when a
   Gershgorin bound on its condition number, ``(l2 + max row sum) / l2``, is below 1e4 (always
   the case for binarised data with a usual ``l2``); otherwise float64.
-- **item pruning**: ``max_items`` keeps the most-listened items; without it, when the matrix
-  would not fit in 70% of the available memory, the largest catalogue that fits is kept and a
-  warning says so. Pruned items are never recommended by EASE (their score is ``-inf``).
+- **item pruning with back-fill**: ``max_items`` keeps the most-listened items; without it,
+  when the matrix would not fit in 70% of the available memory, the largest catalogue that fits
+  is kept and a warning says so. Each pruned item ``j`` is then back-filled by the ridge
+  regression of its column on the kept items, ``b_j = P X_K^T x_j``, which reuses the inverse
+  ``P`` already computed (``P = (I - B) D`` with ``D = diag(P)``, so no second inverse) and is
+  the EASE column of ``j`` without the zero-diagonal constraint it does not need. Only the
+  ``backfill_neighbors`` largest weights per pruned item are kept (a sparse
+  ``kept x pruned`` matrix), so pruned items are scored on the same scale as kept ones.
+
+  What it costs: fit time grows by ``kept^2 x pruned`` multiply-adds (one GEMM per block of
+  pruned items, e.g. about 4 s for 6K kept and 10K pruned items on 2 cores) and memory by one
+  ``kept x block`` dense block plus the sparse weights; accuracy on pruned items is below
+  full EASE's because they do not enter the regressions of other items (see bench/README.md).
+  ``backfill_neighbors=0`` turns it off (pruned items are then never recommended).
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ __all__ = ["EASE", "available_memory"]
 _SAFE_FLOAT32_COND = 1e4
 _MEMORY_SHARE = 0.7
 _BLOCK_FLOATS = 1 << 24  # dense Gram block of 64 MiB (float32)
+_BACKFILL_BLOCK_FLOATS = 1 << 25  # kept x block dense products for the back-fill (128 MiB)
 
 
 def available_memory() -> int:
@@ -62,6 +74,9 @@ class EASE(BaseRecommender):
         ``"auto"`` (float32 when safe, see the module docstring), ``"float32"`` or ``"float64"``.
     max_items
         Keep only this many most-listened items (``None``: all that fit in memory).
+    backfill_neighbors
+        Weights kept per pruned item for its back-fill regression (0: pruned items are never
+        recommended). Unused when nothing is pruned.
     """
 
     def __init__(
@@ -70,11 +85,13 @@ class EASE(BaseRecommender):
         binarize: bool = True,
         dtype: Literal["auto", "float32", "float64"] = "auto",
         max_items: int | None = None,
+        backfill_neighbors: int = 200,
     ) -> None:
         self.l2 = l2
         self.binarize = binarize
         self.dtype = dtype
         self.max_items = max_items
+        self.backfill_neighbors = backfill_neighbors
 
     def _validate_params(self) -> None:
         if not (isinstance(self.l2, int | float) and math.isfinite(self.l2) and self.l2 > 0):
@@ -86,6 +103,10 @@ class EASE(BaseRecommender):
         ):
             raise ParameterError(
                 f"max_items must be a positive int or None, got {self.max_items!r}"
+            )
+        if not isinstance(self.backfill_neighbors, int) or self.backfill_neighbors < 0:
+            raise ParameterError(
+                f"backfill_neighbors must be a non-negative int, got {self.backfill_neighbors!r}"
             )
 
     # fitting --------------------------------------------------------------------------------
@@ -130,11 +151,10 @@ class EASE(BaseRecommender):
         return np.dtype(np.float32 if cond < _SAFE_FLOAT32_COND else np.float64)
 
     def _fit(self, matrix: sp.csr_array) -> None:
-        x = self._prepare(matrix)
-        dtype = self._gram_dtype(x)
-        keep = self._choose_items(x, dtype.itemsize)
-        if len(keep) < x.shape[1]:
-            x = sp.csr_array(x[:, keep])
+        full = self._prepare(matrix)
+        dtype = self._gram_dtype(full)
+        keep = self._choose_items(full, dtype.itemsize)
+        x = full if len(keep) == full.shape[1] else sp.csr_array(full[:, keep])
         n = x.shape[1]
         gram = np.empty((n, n), dtype=dtype)
         xt = sp.csr_array(x.T.astype(dtype))
@@ -153,6 +173,35 @@ class EASE(BaseRecommender):
         self.weights_ = weights.astype(np.float32, copy=False)
         self.kept_items_ = keep
         self.gram_dtype_ = dtype.name
+        pruned = np.setdiff1d(np.arange(full.shape[1], dtype=np.int32), keep)
+        if len(pruned) and self.backfill_neighbors > 0:
+            self.backfill_ = self._backfill(x, sp.csr_array(full[:, pruned]), diag)
+            self.backfill_items_ = pruned
+
+    def _backfill(self, xk: sp.csr_array, xp: sp.csr_array, diag: np.ndarray) -> sp.csr_array:
+        """Sparse ``kept x pruned`` ridge weights ``P X_K^T X_p``, top ``backfill_neighbors``."""
+        n_kept, n_pruned = xk.shape[1], xp.shape[1]
+        w = self.weights_
+        d = diag.astype(np.float32)[:, None]
+        keep_k = min(self.backfill_neighbors, n_kept)
+        xkt = sp.csr_array(xk.T.astype(np.float32))
+        xpc = sp.csc_array(xp.astype(np.float32))
+        step = max(1, _BACKFILL_BLOCK_FLOATS // max(1, n_kept))
+        rows, cols, vals = [], [], []
+        for lo in range(0, n_pruned, step):
+            hi = min(n_pruned, lo + step)
+            dm = d * (xkt @ xpc[:, lo:hi]).toarray()  # D X_K^T x_j
+            block = dm - w @ dm  # P = (I - B) D
+            top = np.argpartition(-block, keep_k - 1, axis=0)[:keep_k]
+            vals_b = np.take_along_axis(block, top, axis=0)
+            rows.append(top.T.ravel())
+            cols.append(np.repeat(np.arange(lo, hi, dtype=np.int32), keep_k))
+            vals.append(vals_b.T.ravel())
+        coo = sp.coo_array(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_kept, n_pruned),
+        )
+        return sp.csr_array(coo, dtype=np.float32)
 
     # scoring --------------------------------------------------------------------------------
     def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
@@ -162,12 +211,15 @@ class EASE(BaseRecommender):
         if len(keep) == n_items:
             return np.asarray(x @ self.weights_, dtype=np.float32)
         xk = sp.csr_array(x[:, keep])
-        partial = np.asarray(xk @ self.weights_, dtype=np.float32)
+        out = np.full((x.shape[0], n_items), -np.inf, dtype=np.float32)
+        out[:, keep] = xk @ self.weights_
+        if hasattr(self, "backfill_"):
+            out[:, self.backfill_items_] = (xk @ self.backfill_).toarray()
         no_info = np.diff(xk.indptr) == 0  # only pruned items in the history
         if no_info.any():
-            partial[no_info] = self.fallback_scores_[keep]
-        out = np.full((x.shape[0], n_items), -np.inf, dtype=np.float32)
-        out[:, keep] = partial
+            out[no_info] = self.fallback_scores_
+            if not hasattr(self, "backfill_"):
+                out[np.ix_(no_info, np.setdiff1d(np.arange(n_items), keep))] = -np.inf
         return out
 
 
