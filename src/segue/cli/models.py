@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from segue.cli._common import (
@@ -20,6 +21,8 @@ from segue.cli._common import (
     progress_bar,
     status,
 )
+from segue.data.interactions import Interactions
+from segue.models.base import BaseRecommender
 from segue.models.registry import MODELS
 
 ModelName = typer.Option(help=f"Model to train: {', '.join(MODELS)}.")
@@ -60,7 +63,6 @@ def recommend_to_file(
     history: Path | None = None,
 ) -> dict[str, int]:
     """Write ``uid sid_1 ... sid_n`` lines for every target user; returns counts for the log."""
-    from segue._atomic import atomic_open
     from segue.data.readers.listens import read_listen_interactions, read_targets
     from segue.exceptions import ParameterError
     from segue.serialization import load_model
@@ -70,17 +72,34 @@ def recommend_to_file(
     model = load_model(model_dir)
     targets = read_targets(users_file)
     hist = read_listen_interactions(history) if history is not None else None
+    return write_recommendations(model, targets, n, out_file, unknown=unknown, history=hist)
+
+
+def write_recommendations(
+    model: BaseRecommender,
+    targets: np.ndarray,
+    n: int,
+    out_file: Path,
+    *,
+    unknown: str = "fallback",
+    history: Interactions | None = None,
+) -> dict[str, int]:
+    """Stream ``uid sid_1 ... sid_n`` lines, one scoring batch at a time, to ``out_file``.
+
+    Memory stays at one batch of scores whatever the number of users (bench/scoring_memory.py).
+    """
+    from segue._atomic import atomic_open
+
     no_history = model.users_.numbers(targets, missing="negative") < 0
-    if hist is not None:
-        no_history &= hist.users.numbers(targets, missing="negative") < 0
+    if history is not None:
+        no_history &= history.users.numbers(targets, missing="negative") < 0
     unknown_users = int(no_history.sum())
     written = short = 0
-    # batches are written as they come: memory stays at one batch of scores for any user count
     with (
         progress_bar("recommending", len(targets), unit="users") as advance,
         atomic_open(out_file) as fh,
     ):
-        for recs in model.iter_recommend(targets, n, history=hist, unknown=unknown):
+        for recs in model.iter_recommend(targets, n, history=history, unknown=unknown):
             fh.writelines(
                 " ".join([str(user), *map(str, items)]) + "\n" for user, items in recs.lists()
             )

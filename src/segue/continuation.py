@@ -1,0 +1,139 @@
+"""Playlist continuation with any segue model: train on playlists, fold in the seed tracks.
+
+Playlists are the model's rows and tracks its items; a challenge playlist is not in training,
+so it is scored from its seed tracks (``user_idx = -1``, fold-in). A playlist with no known
+seed track gets the model's cold-start list: tracks by the number of playlists they are in
+(:attr:`BaseRecommender.fallback_scores_`); the two-stage model improves on that with titles.
+
+For the Melon task, tags are items too: ``with_tags=True`` adds one column per tag (its id is
+``"tag:" + tag``), so one model learns song-song, song-tag and tag-tag co-occurrence, a
+playlist given only tags is scored from them, and the 10 tags to return are the best-scored tag
+columns. Seed songs and seed tags are never returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segue.data.interactions import Interactions
+from segue.data.playlists import Playlists
+from segue.data.vocab import IdMap
+from segue.exceptions import ParameterError
+from segue.models.base import BaseRecommender
+from segue.models.topk import topk
+
+__all__ = [
+    "TAG_PREFIX",
+    "ContinuationBatch",
+    "continue_playlists",
+    "playlist_interactions",
+    "tag_columns",
+]
+
+TAG_PREFIX = "tag:"
+
+
+def _tag_pairs(playlists: Playlists) -> tuple[np.ndarray, np.ndarray]:
+    if "tags" not in playlists.playlists.columns:
+        return np.empty(0, dtype=object), np.empty(0, dtype=object)
+    tags = playlists.playlists[["pid", "tags"]].explode("tags").dropna(subset=["tags"])
+    return tags["pid"].to_numpy(dtype=object), (TAG_PREFIX + tags["tags"].astype(str)).to_numpy(
+        dtype=object
+    )
+
+
+def playlist_interactions(
+    playlists: Playlists, *, with_tags: bool = False, items: IdMap | None = None
+) -> Interactions:
+    """Playlists x tracks (and ``tag:`` columns with ``with_tags``), binary, every playlist a row.
+
+    ``items`` fixes the columns (a trained model's); tracks and tags outside it are dropped.
+    """
+    entries = playlists.entries
+    rows = entries["pid"].to_numpy(dtype=object)
+    cols = entries["track"].to_numpy(dtype=object)
+    if with_tags:
+        tag_rows, tag_cols = _tag_pairs(playlists)
+        rows, cols = np.concatenate([rows, tag_rows]), np.concatenate([cols, tag_cols])
+    if items is None:
+        items = IdMap(pd.unique(cols), kind="item")
+    else:
+        known = items.numbers(cols, missing="negative") >= 0
+        rows, cols = rows[known], cols[known]
+    return Interactions.from_arrays(
+        rows, cols, agg="max", user_ids=playlists.playlist_ids(), item_ids=items
+    )
+
+
+def tag_columns(items: IdMap) -> np.ndarray:
+    """Indices of the ``tag:`` columns of a model's item vocabulary."""
+    ids = items.ids
+    is_tag = np.fromiter(
+        (isinstance(i, str) and i.startswith(TAG_PREFIX) for i in ids), bool, len(ids)
+    )
+    return np.flatnonzero(is_tag).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class ContinuationBatch:
+    """Continuations of a batch of playlists: ids and lists, best first."""
+
+    pids: np.ndarray
+    tracks: list[list[Any]]
+    track_scores: list[np.ndarray]
+    tags: list[list[str]] | None
+
+
+def continue_playlists(
+    model: BaseRecommender,
+    queries: Playlists,
+    n: int,
+    *,
+    n_tags: int = 0,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[ContinuationBatch]:
+    """Continue every playlist of ``queries`` with ``n`` tracks (and ``n_tags`` tags).
+
+    Seed tracks and tags are excluded; rows are folded in from the seeds, so the queries need
+    not (and, for honest evaluation, must not) be in the model's training data.
+    """
+    model._check_fitted()
+    if n < 1:
+        raise ParameterError(f"n must be at least 1, got {n}")
+    tag_idx = tag_columns(model.items_)
+    if n_tags and not len(tag_idx):
+        raise ParameterError("the model was trained without tags; it cannot recommend tags")
+    history = playlist_interactions(queries, with_tags=len(tag_idx) > 0, items=model.items_)
+    matrix = history.matrix
+    track_idx = np.setdiff1d(np.arange(len(model.items_), dtype=np.int32), tag_idx)
+    pids = history.users.ids
+    batch = batch_size or model.default_batch_size()
+    item_ids = model.items_.ids
+    for start in range(0, len(pids), batch):
+        stop = min(len(pids), start + batch)
+        rows = matrix[start:stop]
+        user_idx = np.full(stop - start, -1, dtype=np.int32)
+        if len(tag_idx) == 0:
+            items, scores = model.recommend_idx(user_idx, rows, n, batch_size=batch)
+            tags = None
+        else:
+            raw = model.score(user_idx, rows)
+            items, scores = topk(raw, n, exclude=rows, allow=track_idx, copy=n_tags > 0)
+            tags = None
+            if n_tags:
+                tag_items, _ = topk(raw, n_tags, exclude=rows, allow=tag_idx)
+                tags = [[str(t)[len(TAG_PREFIX) :] for t in item_ids[r[r >= 0]]] for r in tag_items]
+        yield ContinuationBatch(
+            pids=pids[start:stop],
+            tracks=[item_ids[r[r >= 0]].tolist() for r in items],
+            track_scores=[s[np.isfinite(s)] for s in scores],
+            tags=tags,
+        )
+        if progress is not None:
+            progress(stop - start)
