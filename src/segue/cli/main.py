@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from segue import __version__
-from segue.cli import data, demo, evaluate, models, tune
+from segue.cli import data, demo, evaluate, models, playlists, tune  # noqa: F401 (registers)
 
 app = typer.Typer(
     name="segue",

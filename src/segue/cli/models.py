@@ -22,6 +22,7 @@ from segue.cli._common import (
     status,
 )
 from segue.data.interactions import Interactions
+from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender
 from segue.models.registry import MODELS
 
@@ -29,7 +30,7 @@ ModelName = typer.Option(help=f"Model to train: {', '.join(MODELS)}.")
 
 
 def train_model(
-    listens: Path,
+    listens: Path | Interactions,
     model: str,
     params: dict,
     out_dir: Path,
@@ -39,13 +40,16 @@ def train_model(
     weight_col: str | None = None,
     fmt: str = "auto",
 ) -> float:
-    """Fit ``model`` on ``listens`` and save it to ``out_dir``; returns the fit seconds."""
+    """Fit ``model`` on ``listens`` (a path or loaded data), save it; returns the fit seconds."""
     from segue.models.registry import model_class
     from segue.serialization import save_model
 
-    data = load_interactions_arg(
-        listens, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
-    )
+    if isinstance(listens, Interactions):
+        data = listens
+    else:
+        data = load_interactions_arg(
+            listens, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
+        )
     estimator = model_class(model)().set_params(**params)
     with status(f"fitting {estimator!r} on {data!r}"):
         estimator.fit(data)
@@ -64,7 +68,6 @@ def recommend_to_file(
 ) -> dict[str, int]:
     """Write ``uid sid_1 ... sid_n`` lines for every target user; returns counts for the log."""
     from segue.data.readers.listens import read_listen_interactions, read_targets
-    from segue.exceptions import ParameterError
     from segue.serialization import load_model
 
     if n < 1:
@@ -115,12 +118,20 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     @handle_errors
     def train_cmd(
-        listens: Annotated[
-            Path,
-            typer.Option(help="Training input: listen_count.txt, CSV/TSV, Parquet or dataset dir."),
-        ],
         model: Annotated[str, ModelName],
         out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+        listens: Annotated[
+            Path | None,
+            typer.Option(help="Training input: listen_count.txt, CSV/TSV, Parquet or dataset dir."),
+        ] = None,
+        mpd: Annotated[
+            Path | None,
+            typer.Option(help="Playlists to train on: MPD slices, JSON Lines or imported dir."),
+        ] = None,
+        melon: Annotated[
+            Path | None,
+            typer.Option(help="Melon train.json (or its folder); tags become items too."),
+        ] = None,
         param: Annotated[
             list[str] | None, typer.Option("--param", help="Hyper-parameter NAME=VALUE (repeat).")
         ] = None,
@@ -149,8 +160,17 @@ def register(app: typer.Typer) -> None:
                     f"parameters are for model {tuned_for!r}, not {model!r}", path=params_file
                 )
         params.update(parse_params(param))
+        inputs = [x for x in (listens, mpd, melon) if x is not None]
+        if len(inputs) != 1:
+            raise ParameterError("give exactly one of --listens, --mpd or --melon")
+        if listens is None:
+            from segue.cli.playlists import playlist_training_data
+
+            data: Path | Interactions = playlist_training_data(mpd, melon)
+        else:
+            data = listens
         seconds = train_model(
-            listens,
+            data,
             model,
             params,
             out_dir,
@@ -165,9 +185,23 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def recommend_cmd(
         model_dir: Annotated[Path, typer.Argument(help="Directory written by segue train.")],
-        users: Annotated[Path, typer.Option(help="File of target user ids.")],
         out_file: Annotated[Path, typer.Option("--out", help="Recommendations file to write.")],
-        n: Annotated[int, typer.Option(help="Songs per user.")] = 100,
+        users: Annotated[Path | None, typer.Option(help="File of target user ids.")] = None,
+        challenge: Annotated[
+            Path | None,
+            typer.Option(help="MPD challenge_set.json: write the submission CSV."),
+        ] = None,
+        questions: Annotated[
+            Path | None,
+            typer.Option(help="Melon questions (val.json style): write results.json."),
+        ] = None,
+        n: Annotated[
+            int | None, typer.Option(help="Songs per list (100; 500 for --challenge).")
+        ] = None,
+        team_name: Annotated[str, typer.Option(help="MPD submission team name.")] = "segue",
+        email: Annotated[
+            str, typer.Option(help="MPD submission contact e-mail.")
+        ] = "segue@example.org",
         unknown: Annotated[
             str,
             typer.Option(help="Users with no history: fallback (popular songs), skip or raise."),
@@ -177,7 +211,34 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Newer listens (uid sid count) to score from instead of training."),
         ] = None,
     ) -> None:
-        """Write one line per target user: uid then n song ids, best first."""
+        """Write recommendations: one line per user, a challenge submission, or Melon results.
+
+        With --users: ``uid sid_1 ... sid_n`` lines. With --challenge: the MPD submission CSV
+        (team_info line, then pid and 500 track URIs). With --questions: Melon results.json
+        (100 songs, 10 tags each). Seeds are folded in and never returned; a playlist with no
+        known seed gets the most popular tracks.
+        """
+        given = [x for x in (users, challenge, questions) if x is not None]
+        if len(given) != 1:
+            raise ParameterError("give exactly one of --users, --challenge or --questions")
+        if challenge is not None or questions is not None:
+            from segue.cli.playlists import write_melon_continuations, write_mpd_continuations
+            from segue.serialization import load_model
+
+            model = load_model(model_dir)
+            if challenge is not None:
+                done = write_mpd_continuations(
+                    model, challenge, n or 500, out_file, team_name=team_name, email=email
+                )
+                note = f" ({done['cold']} with no seed tracks: cold start)" if done["cold"] else ""
+            else:
+                if n not in (None, 100):
+                    raise ParameterError("Melon results have exactly 100 songs: drop --n")
+                done = write_melon_continuations(model, questions, out_file)
+                note = ""
+            out.print(f"{done['playlists']} playlists -> {out_file}{note}", highlight=False)
+            return
+        n = 100 if n is None else n
         counts = recommend_to_file(model_dir, users, n, out_file, unknown=unknown, history=history)
         note = ""
         if counts["unknown"]:
