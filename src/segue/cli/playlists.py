@@ -114,15 +114,29 @@ def split_mpd_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for train/, challenge, answers.")],
     playlists: Annotated[int, typer.Option(help="Challenge playlists (10 categories).")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    unseen: Annotated[
+        str,
+        typer.Option(
+            help="avoid: only playlists whose tracks all stay in training (the official rule); "
+            "drop: any playlist, hidden tracks no training playlist has are dropped (small data)."
+        ),
+    ] = "avoid",
 ) -> None:
     """Hold out a challenge set with the RecSys Challenge 2018's ten categories."""
     from segue.data.mpd_split import split_mpd
 
+    if unseen not in ("avoid", "drop"):
+        raise ParameterError(f"--unseen must be avoid or drop, got {unseen!r}")
     with progress_bar("splitting (two passes)", None, unit="playlists") as adv:
-        info = split_mpd(source, out_dir, n_playlists=playlists, seed=seed, progress=adv)
+        info = split_mpd(
+            source, out_dir, n_playlists=playlists, seed=seed, unseen=unseen, progress=adv
+        )
+    dropped = (
+        f", {info['dropped_holdouts']} unseen hidden tracks dropped" if unseen == "drop" else ""
+    )
     out.print(
         f"{info['challenge_playlists']} challenge playlists in {len(info['categories'])} "
-        f"categories, {info['train_playlists']} training playlists -> {out_dir}",
+        f"categories, {info['train_playlists']} training playlists{dropped} -> {out_dir}",
         highlight=False,
     )
 

@@ -19,10 +19,12 @@ take 1.6 GB) and one Cholesky inverse, ``O(n_items^3)``. Two things keep that in
   ``backfill_neighbors`` largest weights per pruned item are kept (a sparse
   ``kept x pruned`` matrix), so pruned items are scored on the same scale as kept ones.
 
-  What it costs: fit time grows by ``kept^2 x pruned`` multiply-adds (one GEMM per block of
-  pruned items, e.g. about 4 s for 6K kept and 10K pruned items on 2 cores) and memory by one
-  ``kept x block`` dense block plus the sparse weights; accuracy on pruned items is below
-  full EASE's because they do not enter the regressions of other items (see bench/README.md).
+  What it costs: fit time grows by ``kept x nnz(X_K^T X_p)`` multiply-adds (the co-occurrences
+  of pruned with kept items: about 0.5 s for 4K kept and 12.5K pruned Last.fm artists on 2
+  cores) and memory by one ``block x kept`` dense block plus the sparse weights. Accuracy on
+  pruned items is below full EASE's because they do not enter the regressions of other items
+  (Last.fm, 4K of 16.5K artists kept: NDCG@100 0.4169 without back-fill, 0.4183 with, 0.4202
+  for full EASE).
   ``backfill_neighbors=0`` turns it off (pruned items are then never recommended).
 """
 
@@ -179,24 +181,31 @@ class EASE(BaseRecommender):
             self.backfill_items_ = pruned
 
     def _backfill(self, xk: sp.csr_array, xp: sp.csr_array, diag: np.ndarray) -> sp.csr_array:
-        """Sparse ``kept x pruned`` ridge weights ``P X_K^T X_p``, top ``backfill_neighbors``."""
+        """Sparse ``kept x pruned`` ridge weights ``P X_K^T X_p``, top ``backfill_neighbors``.
+
+        ``X_K^T x_j`` is sparse (the kept items that co-occur with ``j``), so each block costs
+        ``nnz x kept`` multiply-adds through ``P = (I - B) D``, not a dense ``kept^2`` GEMM.
+        """
         n_kept, n_pruned = xk.shape[1], xp.shape[1]
-        w = self.weights_
-        d = diag.astype(np.float32)[:, None]
+        w_t = self.weights_.T  # (B^T): rows of the product below are pruned items
+        d = diag.astype(np.float32)
         keep_k = min(self.backfill_neighbors, n_kept)
-        xkt = sp.csr_array(xk.T.astype(np.float32))
-        xpc = sp.csc_array(xp.astype(np.float32))
+        xpt = sp.csr_array(xp.T.astype(np.float32))
+        xk32 = sp.csc_array(xk.astype(np.float32))
         step = max(1, _BACKFILL_BLOCK_FLOATS // max(1, n_kept))
         rows, cols, vals = [], [], []
         for lo in range(0, n_pruned, step):
             hi = min(n_pruned, lo + step)
-            dm = d * (xkt @ xpc[:, lo:hi]).toarray()  # D X_K^T x_j
-            block = dm - w @ dm  # P = (I - B) D
-            top = np.argpartition(-block, keep_k - 1, axis=0)[:keep_k]
-            vals_b = np.take_along_axis(block, top, axis=0)
-            rows.append(top.T.ravel())
-            cols.append(np.repeat(np.arange(lo, hi, dtype=np.int32), keep_k))
-            vals.append(vals_b.T.ravel())
+            co = sp.csr_array(xpt[lo:hi] @ xk32)  # (block, kept) co-occurrence x_j^T X_K
+            co = sp.csr_array(co.multiply(d[None, :]))  # ... D
+            block = co.toarray()
+            block -= np.asarray(co @ w_t)  # x_j^T X_K D (I - B)^T = (P X_K^T x_j)^T
+            top = np.argpartition(-block, keep_k - 1, axis=1)[:, :keep_k]
+            top_vals = np.take_along_axis(block, top, axis=1)
+            nonzero = top_vals != 0
+            rows.append(top[nonzero])
+            cols.append(np.repeat(np.arange(lo, hi, dtype=np.int32), keep_k)[nonzero.ravel()])
+            vals.append(top_vals[nonzero])
         coo = sp.coo_array(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
             shape=(n_kept, n_pruned),
