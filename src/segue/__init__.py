@@ -24,7 +24,9 @@ from segue.exceptions import (
 )
 from segue.models.base import BaseRecommender, Recs
 from segue.models.ease import EASE
+from segue.models.knn import ItemKNN, UserKNN
 from segue.models.popularity import MostPopular
+from segue.models.wrmf import WRMF
 from segue.serialization import load_model, save_model
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "DataFormatError",
     "IdMap",
     "Interactions",
+    "ItemKNN",
     "MissingExtraError",
     "ModelFitError",
     "ModelFormatError",
@@ -42,6 +45,8 @@ __all__ = [
     "Recs",
     "SegueError",
     "UnknownIdError",
+    "UserKNN",
+    "WRMF",
     "__version__",
     "load_model",
     "save_model",
