@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,7 +29,8 @@ from segue.data.interactions import Interactions
 from segue.exceptions import ParameterError, SegueError
 
 console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# tables printed to a file or a pipe are not cut to 80 columns (a terminal keeps its width)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

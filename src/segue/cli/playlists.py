@@ -97,7 +97,7 @@ def import_mpd_cmd(
     from segue.data.playlists import load_playlists
     from segue.data.readers.mpd import import_mpd
 
-    with progress_bar(f"importing {source.name}", _mpd_file_count(source), "playlists") as adv:
+    with progress_bar(f"importing {source.name}", _mpd_file_count(source), unit="playlists") as adv:
         import_mpd(source, out_dir, progress=adv)
     info = load_playlists(out_dir).describe()
     out.print(
