@@ -299,10 +299,16 @@ def test_evaluate_rejects_duplicate_songs(tmp_path: Path) -> None:
 
 
 def test_demo_runs_small(tmp_path: Path) -> None:
-    res = invoke("demo", "--out", tmp_path / "demo", "--users", "300", "--items", "500")
+    res = invoke(
+        "demo",
+        *("--out", tmp_path / "demo", "--users", "300", "--items", "500"),
+        *("--playlists", "1200", "--tracks", "1500"),
+    )
     assert res.exit_code == 0, res.output
     assert "ndcg@100" in res.stdout and "popularity" in res.stdout and "ease" in res.stdout
+    assert "r_precision" in res.stdout and "clicks" in res.stdout
     assert (tmp_path / "demo" / "validation" / "answers.txt").is_file()
+    assert (tmp_path / "demo" / "submissions" / "mpd.category.png").is_file()
 
 
 def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
