@@ -49,7 +49,7 @@ def split_dir(tmp_path_factory) -> Path:
     return root / "split"
 
 
-@pytest.mark.parametrize("model", ["popularity", "ease"])
+@pytest.mark.parametrize("model", ["popularity", "ease", "wrmf", "itemknn", "userknn"])
 def test_train_recommend_evaluate(split_dir: Path, tmp_path: Path, model: str) -> None:
     res = train(split_dir / "listen_count.txt", model, tmp_path / "model")
     assert res.exit_code == 0, res.output
