@@ -24,7 +24,7 @@ def make_playlists(n: int = 60, seed: int = 0, offset: int = 0) -> Playlists:
     playlists = pd.DataFrame(
         {
             "pid": pids,
-            "name": [""] * n,
+            "name": ["Calm evening" if p % 2 == 0 else "LOUD gym!" for p in range(n)],
             "tags": [["calm"] if p % 2 == 0 else ["loud", "gym"] for p in range(n)],
         }
     )
@@ -84,6 +84,24 @@ def test_empty_playlist_gets_the_cold_start_list() -> None:
     (batch,) = continue_playlists(model, empty, 3)
     expected = model.recommend([train.playlists["pid"].iloc[0]], 3, exclude_seen=False)
     assert batch.tracks[0] == list(expected.lists())[0][1]
+
+
+def test_title_only_playlists_are_scored_from_their_title() -> None:
+    train = make_playlists(60)
+    model = EASE(l2=5.0).fit(playlist_interactions(train, with_titles=True))
+    queries = Playlists(
+        pd.DataFrame({"pid": [900, 901, 902], "name": ["calm", "Gym 💪", "unknown words"]}),
+        pd.DataFrame({"pid": pd.Series([], dtype=int), "pos": [], "track": []}),
+        pd.DataFrame({"track": pd.Series([], dtype=object)}),
+    )
+    (batch,) = continue_playlists(model, queries, 6)
+    calm, gym, unknown = batch.tracks
+    assert {int(t[1:]) % 2 for t in calm} == {0} and {int(t[1:]) % 2 for t in gym} == {1}
+    assert all(t in set(train.tracks["track"]) for t in calm + gym + unknown)  # only tracks
+    # no known word: the cold-start list (tracks by playlist count; ties in any order)
+    counts = model.fallback_scores_[model.items_.numbers(train.tracks["track"].to_numpy())]
+    got = model.fallback_scores_[model.items_.numbers(unknown)]
+    np.testing.assert_array_equal(np.sort(got)[::-1], np.sort(counts)[::-1][:6])
 
 
 def test_tags_need_a_model_trained_with_tags() -> None:

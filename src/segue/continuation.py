@@ -9,6 +9,10 @@ For the Melon task, tags are items too: ``with_tags=True`` adds one column per t
 ``"tag:" + tag``), so one model learns song-song, song-tag and tag-tag co-occurrence, a
 playlist given only tags is scored from them, and the 10 tags to return are the best-scored tag
 columns. Seed songs and seed tags are never returned.
+
+Titles work the same way (``with_titles=True``, :mod:`segue.data.titles`): each playlist's
+title words and whole normalised title become columns, so a title-only playlist is scored from
+its title, through whatever model was trained; title columns are never returned.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pandas as pd
 
 from segue.data.interactions import Interactions
 from segue.data.playlists import Playlists
+from segue.data.titles import TITLE_PREFIX, WHOLE_TITLE_PREFIX, title_items
 from segue.data.vocab import IdMap
 from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender
@@ -33,6 +38,7 @@ __all__ = [
     "continue_playlists",
     "playlist_interactions",
     "tag_columns",
+    "title_columns",
 ]
 
 TAG_PREFIX = "tag:"
@@ -48,11 +54,16 @@ def _tag_pairs(playlists: Playlists) -> tuple[np.ndarray, np.ndarray]:
 
 
 def playlist_interactions(
-    playlists: Playlists, *, with_tags: bool = False, items: IdMap | None = None
+    playlists: Playlists,
+    *,
+    with_tags: bool = False,
+    with_titles: bool = False,
+    items: IdMap | None = None,
 ) -> Interactions:
-    """Playlists x tracks (and ``tag:`` columns with ``with_tags``), binary, every playlist a row.
+    """Playlists x tracks, binary, every playlist a row; tags and title words as extra columns.
 
-    ``items`` fixes the columns (a trained model's); tracks and tags outside it are dropped.
+    ``items`` fixes the columns (a trained model's); tracks, tags and title words outside it
+    are dropped.
     """
     entries = playlists.entries
     rows = entries["pid"].to_numpy(dtype=object)
@@ -60,6 +71,10 @@ def playlist_interactions(
     if with_tags:
         tag_rows, tag_cols = _tag_pairs(playlists)
         rows, cols = np.concatenate([rows, tag_rows]), np.concatenate([cols, tag_cols])
+    if with_titles:
+        table = playlists.playlists
+        title_rows, title_cols = title_items(table["pid"].to_numpy(), table["name"])
+        rows, cols = np.concatenate([rows, title_rows]), np.concatenate([cols, title_cols])
     if items is None:
         items = IdMap(pd.unique(cols), kind="item")
     else:
@@ -70,13 +85,20 @@ def playlist_interactions(
     )
 
 
+def _columns_with_prefix(items: IdMap, prefixes: tuple[str, ...]) -> np.ndarray:
+    ids = items.ids
+    hit = np.fromiter((isinstance(i, str) and i.startswith(prefixes) for i in ids), bool, len(ids))
+    return np.flatnonzero(hit).astype(np.int32)
+
+
 def tag_columns(items: IdMap) -> np.ndarray:
     """Indices of the ``tag:`` columns of a model's item vocabulary."""
-    ids = items.ids
-    is_tag = np.fromiter(
-        (isinstance(i, str) and i.startswith(TAG_PREFIX) for i in ids), bool, len(ids)
-    )
-    return np.flatnonzero(is_tag).astype(np.int32)
+    return _columns_with_prefix(items, (TAG_PREFIX,))
+
+
+def title_columns(items: IdMap) -> np.ndarray:
+    """Indices of the title-word and whole-title columns of a model's item vocabulary."""
+    return _columns_with_prefix(items, (TITLE_PREFIX, WHOLE_TITLE_PREFIX))
 
 
 @dataclass(frozen=True)
@@ -107,11 +129,15 @@ def continue_playlists(
     if n < 1:
         raise ParameterError(f"n must be at least 1, got {n}")
     tag_idx = tag_columns(model.items_)
+    title_idx = title_columns(model.items_)
     if n_tags and not len(tag_idx):
         raise ParameterError("the model was trained without tags; it cannot recommend tags")
-    history = playlist_interactions(queries, with_tags=len(tag_idx) > 0, items=model.items_)
+    history = playlist_interactions(
+        queries, with_tags=len(tag_idx) > 0, with_titles=len(title_idx) > 0, items=model.items_
+    )
     matrix = history.matrix
-    track_idx = np.setdiff1d(np.arange(len(model.items_), dtype=np.int32), tag_idx)
+    side = np.union1d(tag_idx, title_idx)
+    track_idx = np.setdiff1d(np.arange(len(model.items_), dtype=np.int32), side)
     pids = history.users.ids
     batch = batch_size or model.default_batch_size()
     item_ids = model.items_.ids
@@ -119,7 +145,7 @@ def continue_playlists(
         stop = min(len(pids), start + batch)
         rows = matrix[start:stop]
         user_idx = np.full(stop - start, -1, dtype=np.int32)
-        if len(tag_idx) == 0:
+        if len(side) == 0:
             items, scores = model.recommend_idx(user_idx, rows, n, batch_size=batch)
             tags = None
         else:

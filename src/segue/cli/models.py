@@ -132,6 +132,10 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Melon train.json (or its folder); tags become items too."),
         ] = None,
+        titles: Annotated[
+            bool,
+            typer.Option(help="Playlists: title words become items (title-only cold start)."),
+        ] = True,
         param: Annotated[
             list[str] | None, typer.Option("--param", help="Hyper-parameter NAME=VALUE (repeat).")
         ] = None,
@@ -166,7 +170,7 @@ def register(app: typer.Typer) -> None:
         if listens is None:
             from segue.cli.playlists import playlist_training_data
 
-            data: Path | Interactions = playlist_training_data(mpd, melon)
+            data: Path | Interactions = playlist_training_data(mpd, melon, titles=titles)
         else:
             data = listens
         seconds = train_model(

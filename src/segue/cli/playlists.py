@@ -160,18 +160,22 @@ def split_melon_cmd(
 
 
 # training and recommending -------------------------------------------------------------------
-def playlist_training_data(mpd: Path | None, melon: Path | None):
-    """The Interactions to fit: playlists x tracks (MPD) or x songs and tags (Melon)."""
+def playlist_training_data(mpd: Path | None, melon: Path | None, *, titles: bool = True):
+    """The Interactions to fit: playlists x tracks (MPD) or x songs and tags (Melon).
+
+    With ``titles``, title words are columns too, so title-only playlists are scored from them.
+    """
     from segue.continuation import playlist_interactions
 
     if mpd is not None:
-        return playlist_interactions(load_mpd_playlists(mpd))
+        return playlist_interactions(load_mpd_playlists(mpd), with_titles=titles)
     from segue.data.readers.melon import read_melon
 
-    assert melon is not None
+    if melon is None:
+        raise ParameterError("give --mpd or --melon")
     with status(f"reading {melon}"):
         playlists = read_melon(melon_file(melon, "train.json"))
-    return playlist_interactions(playlists, with_tags=True)
+    return playlist_interactions(playlists, with_tags=True, with_titles=titles)
 
 
 def write_mpd_continuations(

@@ -1,0 +1,49 @@
+"""Playlist titles as tokens: the signal a title-only playlist has.
+
+Titles are noisy ("Chill Vibes 🌴", "chill vibes!!", "CHILL   VIBES"): they are normalised
+(Unicode NFKC, lower case, emoji and punctuation removed, spaces collapsed) and split into
+words. Each playlist then carries its words (``title:chill``, ``title:vibes``) and its whole
+normalised title (``title=chill vibes``) as extra item columns, so any collaborative model
+learns title -> track co-occurrence the same way it learns track -> track.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TITLE_PREFIX", "WHOLE_TITLE_PREFIX", "normalize_title", "title_items"]
+
+TITLE_PREFIX = "title:"
+WHOLE_TITLE_PREFIX = "title="
+
+_NOT_WORD = re.compile(r"[^\w\s]+")  # punctuation, emoji, symbols
+_SPACES = re.compile(r"[\s_]+")
+
+
+def normalize_title(title: object) -> str:
+    """Lower-case words separated by single spaces; ``""`` for a missing or symbol-only title."""
+    if not isinstance(title, str):
+        return ""
+    text = unicodedata.normalize("NFKC", title).lower()
+    text = _NOT_WORD.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def title_items(pids: np.ndarray, titles: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(pid, item)`` pairs: each distinct title word and the whole normalised title."""
+    norm = pd.Series([normalize_title(t) for t in titles], dtype=object)
+    has = norm.str.len().to_numpy() > 0
+    pids, norm = np.asarray(pids, dtype=object)[has], norm[has].reset_index(drop=True)
+    words = norm.str.split().apply(lambda w: list(dict.fromkeys(w)))  # distinct, in order
+    counts = words.str.len().to_numpy()
+    word_rows = np.repeat(pids, counts)
+    word_cols = (
+        TITLE_PREFIX
+        + pd.Series(np.concatenate(words.to_numpy()) if len(words) else [], dtype=object)
+    ).to_numpy(dtype=object)
+    whole_cols = (WHOLE_TITLE_PREFIX + norm).to_numpy(dtype=object)
+    return np.concatenate([word_rows, pids]), np.concatenate([word_cols, whole_cols])
