@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from segue import __version__
-from segue.cli import data, demo, evaluate, models, playlists, tune  # noqa: F401 (registers)
+from segue.cli import data, demo, evaluate, models, playlists, serve, tune  # noqa: F401 (registers)
 
 app = typer.Typer(
     name="segue",
@@ -20,6 +20,7 @@ app.add_typer(data.data_app, name="data")
 models.register(app)
 evaluate.register(app)
 tune.register(app)
+serve.register(app)
 demo.register(app)
 
 

@@ -1,0 +1,92 @@
+"""``segue serve``: the HTTP service for a saved model, run by uvicorn.
+
+Why through an environment variable: with ``--workers N`` uvicorn starts N processes that
+import the app by name, so the model directory cannot be passed as an object; it travels in
+``SEGUE_MODEL_DIR`` to :func:`segue.service.app.create_app_from_env`, and each worker loads the
+model once, in its lifespan.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segue.cli._common import handle_errors, out
+from segue.exceptions import ParameterError
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the main app."""
+
+    @app.command("serve")
+    @handle_errors
+    def serve_cmd(
+        model_dir: Annotated[Path, typer.Argument(help="Directory written by segue train.")],
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8000,
+        workers: Annotated[
+            int, typer.Option(help="Worker processes, each with its own copy of the model.")
+        ] = 1,
+        blas_threads: Annotated[
+            int | None,
+            typer.Option(help="BLAS threads per worker (default: BLAS's own setting)."),
+        ] = None,
+        access_log: Annotated[
+            bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+        ] = True,
+        log_level: Annotated[
+            str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")
+        ] = "info",
+    ) -> None:
+        """Serve a model over HTTP: POST /v1/continue, POST /v1/recommend, GET /v1/model.
+
+        The model is loaded once per worker at start-up. OpenAPI schema at /openapi.json,
+        interactive documentation at /docs.
+        """
+        import uvicorn
+        import uvicorn.config
+
+        from segue.serialization import read_manifest
+        from segue.service.app import BLAS_THREADS_ENV, MODEL_DIR_ENV
+
+        if workers < 1:
+            raise ParameterError(f"--workers must be at least 1, got {workers}")
+        if not 0 <= port <= 65535:
+            raise ParameterError(f"--port must be between 0 and 65535, got {port}")
+        if blas_threads is not None and blas_threads < 1:
+            raise ParameterError(f"--blas-threads must be at least 1, got {blas_threads}")
+        if log_level not in LOG_LEVELS:
+            raise ParameterError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        manifest = read_manifest(model_dir)  # a wrong directory fails here, in one line
+        os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
+        if blas_threads is not None:
+            os.environ[BLAS_THREADS_ENV] = str(blas_threads)
+        model = manifest["class"].rpartition(":")[2]
+        out.print(
+            f"serving {model} from {model_dir} on http://{host}:{port} "
+            f"({workers} worker{'s' if workers > 1 else ''})",
+            highlight=False,
+        )
+        # segue's own log lines (model loaded, internal errors) in uvicorn's format
+        log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+        log_config["loggers"]["segue"] = {
+            "handlers": ["default"],
+            "level": uvicorn.config.LOG_LEVELS[log_level],
+            "propagate": False,
+        }
+        uvicorn.run(
+            "segue.service.app:create_app_from_env",
+            log_config=log_config,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=access_log,
+        )

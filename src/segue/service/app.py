@@ -1,0 +1,421 @@
+"""The FastAPI application: load a saved model once, continue playlists over HTTP.
+
+Why it looks like this:
+
+- **The model is loaded in the lifespan**, once per worker process, not at import (importing
+  this module is cheap and has no side effects) and not per request. Lazy model caches are
+  built then too (:meth:`segue.serving.Continuer.warm_up`), so the first request is as fast as
+  the others and no two threads build a cache at once.
+- **Endpoints are plain ``def``**: uvicorn runs them in its thread pool, so a slow request does
+  not block the event loop, and numpy releases the GIL in its kernels.
+- **Every request is answered by** :class:`segue.serving.Continuer`, the same computation as
+  ``segue recommend``; the app adds only validation, timing and error mapping.
+- **No bad request gives a 500**: bodies are limited to 1 MiB before parsing (Content-Length
+  and the bytes actually received), validation errors become 422 with the list of problems,
+  unparsable JSON becomes 400, an unknown user 404; only a genuine bug reaches the catch-all
+  handler, which logs the traceback and answers 500 with a short message.
+
+``create_app(model_dir)`` builds an app for one model directory; ``create_app_from_env`` is the
+factory ``uvicorn --factory`` (and ``segue serve --workers N``) imports, reading the directory
+from ``SEGUE_MODEL_DIR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from segue import __version__
+from segue.exceptions import ModelFormatError, ParameterError, SegueError, UnknownIdError
+from segue.service.schemas import (
+    ContinueRequest,
+    ContinueResponse,
+    ErrorResponse,
+    HealthResponse,
+    ModelInfo,
+    RecommendRequest,
+    RecommendResponse,
+)
+
+if TYPE_CHECKING:
+    from segue.serving import Continuer
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MODEL_DIR_ENV",
+    "BodyLimitMiddleware",
+    "create_app",
+    "create_app_from_env",
+]
+
+MODEL_DIR_ENV = "SEGUE_MODEL_DIR"
+"""Environment variable naming the model directory of :func:`create_app_from_env`."""
+BLAS_THREADS_ENV = "SEGUE_BLAS_THREADS"
+"""Optional environment variable: BLAS threads per worker process (default: BLAS's own)."""
+MAX_BODY_BYTES = 1 << 20
+"""Largest request body accepted (1 MiB); larger ones get 413."""
+
+log = logging.getLogger("segue.service")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    413: {"model": ErrorResponse, "description": "The body is larger than 1 MiB."},
+    415: {"model": ErrorResponse, "description": "The body is not sent as application/json."},
+    422: {"model": ErrorResponse, "description": "The body does not match the schema."},
+}
+
+
+# the loaded model ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceState:
+    """What the lifespan loads: the continuer, the model's name and its description."""
+
+    continuer: Continuer
+    name: str
+    info: dict[str, Any]
+
+
+def load_state(model_dir: str | os.PathLike[str]) -> ServiceState:
+    """Load the model of ``model_dir``, build its :class:`~segue.serving.Continuer`, warm it."""
+    from segue.serialization import load_model, read_manifest
+    from segue.serving import Continuer
+
+    start = time.perf_counter()
+    manifest = read_manifest(model_dir)
+    manifest.pop("id_maps", None)  # large; the loaded model holds them
+    model = load_model(model_dir)
+    continuer = Continuer(model)
+    continuer.warm_up()
+    name = type(model).__name__
+    history = model.history_
+    info = {
+        "model": name,
+        "class_path": manifest["class"],
+        "params": manifest.get("params", {}),
+        "training": {
+            "rows": len(model.users_),
+            "items": len(model.items_),
+            "tracks": int(continuer.n_tracks),
+            "tags": int(len(continuer.tag_idx)),
+            "interactions": int(history.nnz),
+            "fit_seconds": manifest.get("state", {}).get("fit_seconds_"),
+        },
+        "version": {
+            "segue": __version__,
+            "saved_with_segue": manifest.get("segue_version"),
+            "saved_with_numpy": manifest.get("numpy_version"),
+            "saved_with_python": manifest.get("python_version"),
+            "format_version": manifest.get("format_version"),
+            "created": manifest.get("created"),
+        },
+        "uses_title": continuer.uses_title,
+        "has_tags": bool(continuer.has_tags),
+    }
+    log.info(
+        "loaded %s from %s in %.2f s (%d rows, %d items)",
+        name,
+        model_dir,
+        time.perf_counter() - start,
+        len(model.users_),
+        len(model.items_),
+    )
+    return ServiceState(continuer=continuer, name=name, info=info)
+
+
+def _limit_blas_threads(value: str | int | None) -> None:
+    """Set the BLAS thread count of this process when asked (``SEGUE_BLAS_THREADS``)."""
+    if value in (None, ""):
+        return
+    try:
+        threads = int(value)  # type: ignore[arg-type]
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ParameterError(f"{BLAS_THREADS_ENV} must be a positive integer, got {value!r}")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")  # process-wide, kept for its lifetime
+
+
+# the body limit --------------------------------------------------------------------------------
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413, before anything parses them.
+
+    A declared ``Content-Length`` over the limit is refused at once; otherwise the body is read
+    as it arrives (chunked uploads included) and refused as soon as it passes the limit. A body
+    within the limit is handed on unchanged.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = int(max_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = None
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length":
+                declared = value
+                break
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await self._reject(send, 400, "invalid Content-Length header")
+                return
+            if length > self.max_bytes:
+                await self._too_large(send, f"{length:,} bytes declared")
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect: the client is gone
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._too_large(send, f"more than {self.max_bytes:,} bytes received")
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send, what: str) -> None:
+        await self._reject(
+            send,
+            413,
+            f"request body too large ({what}); the limit is {self.max_bytes:,} bytes",
+        )
+
+    @staticmethod
+    async def _reject(send: Send, status: int, detail: str) -> None:
+        response = JSONResponse(
+            {"detail": detail}, status_code=status, headers={"Connection": "close"}
+        )
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+# errors ----------------------------------------------------------------------------------------
+def _location(loc: Any) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = [e for e in exc.errors() if tuple(e.get("loc", ())) == ("body",)]
+    if raw and isinstance(raw[0].get("input"), bytes | bytearray):
+        # FastAPI hands on the raw bytes when the Content-Type is not JSON
+        got = request.headers.get("content-type")
+        detail = (
+            "the request body must be JSON sent with Content-Type: application/json "
+            f"(got {'no Content-Type' if got is None else repr(got)})"
+        )
+        return JSONResponse({"detail": detail}, status_code=415)
+    errors = [
+        {
+            "loc": _location(err.get("loc", ())),
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()
+    ]
+    bad_json = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+    if bad_json:
+        reason = (bad_json[0].get("ctx") or {}).get("error", "JSON decode error")
+        position = bad_json[0].get("loc", ("body", "?"))[-1]
+        detail = f"the request body is not valid JSON: {reason} at character {position}"
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=400)
+    shown = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return JSONResponse(
+        {"detail": f"invalid request: {shown}{more}", "errors": errors}, status_code=422
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's words for a body json.loads cannot read for a reason other than syntax
+        cause = exc.__cause__
+        reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        detail = f"the request body is not valid JSON{reason}"
+        return JSONResponse({"detail": detail[:500]}, status_code=400)
+    return await http_exception_handler(request, exc)
+
+
+async def _unknown_id(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _bad_parameter(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    what = type(exc).__name__ if isinstance(exc, SegueError) else "internal error"
+    return JSONResponse({"detail": f"{what}: the server could not answer"}, status_code=500)
+
+
+def _json(answer: BaseModel) -> Response:
+    """The answer serialised by pydantic-core in one step (FastAPI would validate it again)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+# the app ---------------------------------------------------------------------------------------
+def create_app(
+    model_dir: str | os.PathLike[str],
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    blas_threads: int | str | None = None,
+) -> FastAPI:
+    """The service for the saved model in ``model_dir`` (loaded when the app starts).
+
+    Parameters
+    ----------
+    model_dir
+        A directory written by ``segue train`` / :func:`segue.save_model`.
+    max_body_bytes
+        Largest request body accepted; larger ones get 413.
+    blas_threads
+        BLAS threads for this process (None: leave BLAS's default).
+    """
+    model_path = Path(model_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _limit_blas_threads(blas_threads)
+        app.state.service = load_state(model_path)
+        yield
+
+    app = FastAPI(
+        title="segue",
+        version=__version__,
+        summary="Playlist continuation and recommendations from a saved segue model.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(UnknownIdError, _unknown_id)
+    app.add_exception_handler(ParameterError, _bad_parameter)
+    app.add_exception_handler(Exception, _internal_error)
+
+    def state(request: Request) -> ServiceState:
+        return request.app.state.service
+
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    def health(request: Request) -> HealthResponse:
+        """The service is up and its model is loaded."""
+        return HealthResponse(status="ok", model=state(request).name)
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["service"])
+    def model_info(request: Request) -> ModelInfo:
+        """The model served: class, parameters, training data summary and versions."""
+        return ModelInfo(**state(request).info)
+
+    @app.post(
+        "/v1/continue", response_model=ContinueResponse, responses=_ERRORS, tags=["playlists"]
+    )
+    def continue_playlist(body: ContinueRequest, request: Request) -> Response:
+        """Continue a partial playlist: the next ``n`` tracks, best first.
+
+        The same lists as ``segue recommend --challenge`` (and ``--questions`` for tags) for
+        the same seeds. Seed tracks and ``exclude`` never come back; unknown seed ids are
+        listed in ``unknown_tracks`` and ignored; ``title`` counts when the model was trained
+        with titles (``segue train --titles``, the default for playlists); with no known track,
+        tag or title word the answer is the cold-start list (tracks by the number of playlists
+        holding them).
+        """
+        start = time.perf_counter()
+        svc = state(request)
+        result = svc.continuer.continue_playlist(
+            body.tracks,
+            title=body.title,
+            tags=body.tags,
+            n=body.n,
+            n_tags=body.n_tags,
+            exclude=body.exclude,
+        )
+        answer = ContinueResponse(
+            tracks=result.tracks,
+            scores=result.scores,
+            tags=result.tags,
+            unknown_tracks=result.unknown_tracks,
+            unknown_tags=result.unknown_tags,
+            cold_start=result.cold_start,
+            model=svc.name,
+            took_ms=(time.perf_counter() - start) * 1000.0,
+        )
+        return _json(answer)
+
+    @app.post(
+        "/v1/recommend",
+        response_model=RecommendResponse,
+        responses={**_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown user."}},
+        tags=["users"],
+    )
+    def recommend(body: RecommendRequest, request: Request) -> Response:
+        """Top ``n`` items for a user of the training data, already-heard items excluded.
+
+        Users are the rows the model was trained on: listeners for a listen-count model,
+        playlist ids (pids) for a playlist model. An unknown user gets 404.
+        """
+        start = time.perf_counter()
+        svc = state(request)
+        result = svc.continuer.recommend_user(body.user, body.n, n_tags=body.n_tags)
+        answer = RecommendResponse(
+            user=body.user,
+            tracks=result.items,
+            scores=result.scores,
+            tags=result.tags,
+            model=svc.name,
+            took_ms=(time.perf_counter() - start) * 1000.0,
+        )
+        return _json(answer)
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory``: the model directory comes from ``SEGUE_MODEL_DIR``."""
+    model_dir = os.environ.get(MODEL_DIR_ENV)
+    if not model_dir:
+        raise ModelFormatError(f"set {MODEL_DIR_ENV} to the model directory to serve")
+    return create_app(model_dir, blas_threads=os.environ.get(BLAS_THREADS_ENV) or None)
