@@ -1,0 +1,14 @@
+"""Two-stage playlist continuation: high-recall candidates, then a LightGBM re-ranker.
+
+Why: every first-stage model (WRMF, EASE, item/user kNN, popularity, titles) is good at a
+different kind of playlist; a learning-to-rank model over their merged candidates, with
+features none of them sees (artist and album overlap, recency of co-occurrence, title words),
+is the design that won the RecSys Challenge 2018. Modules, in pipeline order:
+
+- :mod:`segue.ranking.inner_split`: challenge-style queries carved out of training playlists,
+  so the ranker never learns from evaluation answers;
+- :mod:`segue.ranking.candidates`: per-source top-N, merged and de-duplicated;
+- :mod:`segue.ranking.features`: vectorised (query, candidate) features;
+- :mod:`segue.ranking.lambdarank`: the LightGBM lambdarank ranker;
+- :mod:`segue.ranking.two_stage`: the whole model, fit / continue / save / load.
+"""
