@@ -22,10 +22,9 @@ take 1.6 GB) and one Cholesky inverse, ``O(n_items^3)``. Two things keep that in
   What it costs: fit time grows by ``kept x nnz(X_K^T X_p)`` multiply-adds (the co-occurrences
   of pruned with kept items: about 0.5 s for 4K kept and 12.5K pruned Last.fm artists, 22 s for
   6K kept and 186K pruned MPD tracks, on 2 cores) and memory by one ``block x kept`` dense block
-  plus the sparse weights. Accuracy on
-  pruned items is below full EASE's because they do not enter the regressions of other items
-  (Last.fm, 4K of 16.5K artists kept: NDCG@100 0.4169 without back-fill, 0.4183 with, 0.4202
-  for full EASE).
+  plus the sparse weights. Accuracy on pruned items is below full EASE's because they do not
+  enter the regressions of other items (Last.fm, 4K of 16.5K artists kept: NDCG@100 0.4169
+  without back-fill, 0.4183 with, 0.4202 for full EASE).
   ``backfill_neighbors=0`` turns it off (pruned items are then never recommended).
 """
 
