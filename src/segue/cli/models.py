@@ -26,7 +26,7 @@ from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender
 from segue.models.registry import MODELS
 
-ModelName = typer.Option(help=f"Model to train: {', '.join(MODELS)}.")
+ModelName = typer.Option(help=f"Model to train: {', '.join(MODELS)}, or two-stage (playlists).")
 
 
 def train_model(
@@ -136,6 +136,10 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(help="Playlists: title words become items (title-only cold start)."),
         ] = True,
+        config: Annotated[
+            Path | None,
+            typer.Option(help="two-stage.toml for --model two-stage (default: the built-in)."),
+        ] = None,
         param: Annotated[
             list[str] | None, typer.Option("--param", help="Hyper-parameter NAME=VALUE (repeat).")
         ] = None,
@@ -167,6 +171,18 @@ def register(app: typer.Typer) -> None:
         inputs = [x for x in (listens, mpd, melon) if x is not None]
         if len(inputs) != 1:
             raise ParameterError("give exactly one of --listens, --mpd or --melon")
+        if model == "two-stage":
+            from segue.cli.playlists import train_two_stage
+
+            if mpd is None:
+                raise ParameterError("--model two-stage trains on playlists: give --mpd")
+            if params:
+                raise ParameterError("--model two-stage takes its settings from --config")
+            seconds = train_two_stage(mpd, out_dir, config)
+            out.print(f"trained two-stage in {seconds:.1f} s -> {out_dir}", highlight=False)
+            return
+        if config is not None:
+            raise ParameterError("--config is for --model two-stage")
         if listens is None:
             from segue.cli.playlists import playlist_training_data
 
@@ -226,10 +242,13 @@ def register(app: typer.Typer) -> None:
         if len(given) != 1:
             raise ParameterError("give exactly one of --users, --challenge or --questions")
         if challenge is not None or questions is not None:
-            from segue.cli.playlists import write_melon_continuations, write_mpd_continuations
-            from segue.serialization import load_model
+            from segue.cli.playlists import (
+                load_playlist_model,
+                write_melon_continuations,
+                write_mpd_continuations,
+            )
 
-            model = load_model(model_dir)
+            model = load_playlist_model(model_dir)
             if challenge is not None:
                 done = write_mpd_continuations(
                     model, challenge, n or 500, out_file, team_name=team_name, email=email

@@ -178,19 +178,60 @@ def playlist_training_data(mpd: Path | None, melon: Path | None, *, titles: bool
     return playlist_interactions(playlists, with_tags=True, with_titles=titles)
 
 
+def train_two_stage(mpd: Path, out_dir: Path, config: Path | None) -> float:
+    """Fit the two-stage model on MPD playlists and save it; returns the seconds taken."""
+    import time
+
+    from segue.ranking.config import load_two_stage_config
+    from segue.ranking.two_stage import TwoStage
+
+    model = load_two_stage_config(config) if config is not None else TwoStage()
+    playlists = load_mpd_playlists(mpd)
+    start = time.perf_counter()
+    with status("fitting the two-stage model (inner split, first stage, ranker, refit)"):
+        model.fit(playlists)
+    model.save(out_dir)
+    return time.perf_counter() - start
+
+
+def load_playlist_model(model_dir: Path) -> Any:
+    """A two-stage model directory, or any model saved by ``segue train``."""
+    from segue.ranking.two_stage import is_two_stage_dir
+
+    if is_two_stage_dir(model_dir):
+        from segue.ranking.two_stage import TwoStage
+
+        return TwoStage.load(model_dir)
+    from segue.serialization import load_model
+
+    return load_model(model_dir)
+
+
+def _mpd_rows(model: Any, queries: Any, n: int) -> list[tuple[int, list[str]]]:
+    from segue.continuation import continue_playlists
+    from segue.ranking.two_stage import TwoStage
+
+    rows: list[tuple[int, list[str]]] = []
+    with progress_bar("continuing playlists", queries.n_playlists, unit="playlists") as adv:
+        if isinstance(model, TwoStage):
+            lists = model.continue_playlists(queries, n)
+            rows = [(int(pid), lists[pid]) for pid in queries.playlists["pid"]]
+            adv(len(rows))
+        else:
+            for batch in continue_playlists(model, queries, n, progress=adv):
+                rows += zip(batch.pids.tolist(), batch.tracks, strict=True)
+    return rows
+
+
 def write_mpd_continuations(
     model: Any, challenge: Path, n: int, out_file: Path, *, team_name: str, email: str
 ) -> dict[str, int]:
     """Continue every challenge playlist and write the official submission CSV."""
-    from segue.continuation import continue_playlists
     from segue.data.readers.mpd import read_challenge_set
     from segue.submission import write_mpd_submission
 
     queries = read_challenge_set(challenge)
-    rows: list[tuple[int, list[str]]] = []
-    with progress_bar("continuing playlists", queries.n_playlists, unit="playlists") as adv:
-        for batch in continue_playlists(model, queries, n, progress=adv):
-            rows += zip(batch.pids.tolist(), batch.tracks, strict=True)
+    rows = _mpd_rows(model, queries, n)
     short = sum(len(tracks) < n for _, tracks in rows)
     if short:
         raise ParameterError(
@@ -206,8 +247,11 @@ def write_melon_continuations(model: Any, questions: Path, out_file: Path) -> di
     """Answer every Melon question with 100 songs and 10 tags, in the results format."""
     from segue.continuation import continue_playlists
     from segue.data.readers.melon import read_melon
+    from segue.ranking.two_stage import TwoStage
     from segue.submission import write_melon_results
 
+    if isinstance(model, TwoStage):
+        raise ParameterError("the two-stage model continues MPD playlists only (not yet Melon)")
     queries = read_melon(questions, song_meta=False)
     rows: list[dict[str, Any]] = []
     with progress_bar("answering questions", queries.n_playlists, unit="playlists") as adv:

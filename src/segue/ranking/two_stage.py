@@ -51,10 +51,21 @@ from segue.ranking.inner_split import inner_split
 from segue.ranking.lambdarank import LambdaRanker
 from segue.serialization import load_model, save_model
 
-__all__ = ["TwoStage", "default_first_stage", "rank_candidates"]
+__all__ = ["TwoStage", "default_first_stage", "is_two_stage_dir", "rank_candidates"]
 
 FORMAT = "segue.two_stage"
 FORMAT_VERSION = 1
+
+
+def is_two_stage_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory written by :meth:`TwoStage.save`."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (ValueError, UnicodeDecodeError):
+        return False
 
 
 def default_first_stage() -> dict[str, BaseRecommender]:

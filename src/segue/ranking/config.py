@@ -1,0 +1,103 @@
+"""``two-stage.toml``: the first-stage models, N, and the ranker's settings, checked strictly.
+
+Example (every key optional; this is the default)::
+
+    n = 1000                  # merged candidates re-ranked per playlist
+    per_category = 100        # inner challenge queries per category (the ranker's training)
+    valid_fraction = 0.2      # of those, held out for early stopping
+    with_titles = true
+    num_boost_round = 500
+    early_stopping_rounds = 30
+
+    [first_stage.userknn]
+    model = "userknn"         # a name of `segue train --model`
+    [first_stage.itemknn]
+    model = "itemknn"
+    [first_stage.wrmf]
+    model = "wrmf"
+    params = { factors = 64 }
+    [first_stage.popularity]
+    model = "popularity"
+
+    [ranker_params]           # LightGBM parameters
+    learning_rate = 0.05
+
+An unknown key, an unknown model name or a parameter the model does not have is an error that
+names it, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from segue.exceptions import DataFormatError, ParameterError
+from segue.models.registry import model_class
+from segue.ranking.two_stage import TwoStage
+
+__all__ = ["load_two_stage_config", "two_stage_from_config"]
+
+_TOP_KEYS = {
+    "first_stage",
+    "n",
+    "n_per_source",
+    "per_category",
+    "valid_fraction",
+    "last_k",
+    "with_titles",
+    "refit",
+    "seed",
+    "num_threads",
+    "num_boost_round",
+    "early_stopping_rounds",
+    "ranker_params",
+}
+
+
+def two_stage_from_config(doc: dict[str, Any]) -> TwoStage:
+    """A :class:`TwoStage` from a parsed config (module docstring); strict about every key."""
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise ParameterError(f"unknown two-stage setting(s) {unknown}; valid: {sorted(_TOP_KEYS)}")
+    kwargs = {k: v for k, v in doc.items() if k != "first_stage"}
+    first_stage = None
+    if "first_stage" in doc:
+        first_stage = {}
+        for name, spec in doc["first_stage"].items():
+            if not isinstance(spec, dict):
+                raise ParameterError(f"[first_stage.{name}] must be a table with a 'model' key")
+            extra = sorted(set(spec) - {"model", "params"})
+            if extra or "model" not in spec:
+                raise ParameterError(
+                    f"[first_stage.{name}] takes 'model' and 'params', got {sorted(spec)}"
+                )
+            model = model_class(spec["model"])().set_params(**spec.get("params", {}))
+            first_stage[name] = model
+    return TwoStage(first_stage, **kwargs)
+
+
+def load_two_stage_config(path: str | os.PathLike[str]) -> TwoStage:
+    """Read a ``two-stage.toml`` file; syntax errors name the file and line."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise DataFormatError("file not found", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        # Python < 3.14 puts the position only in the message: "... (at line 2, column 5)"
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        raise DataFormatError(f"not valid TOML: {exc}", path=path, line=line) from None
+    try:
+        return two_stage_from_config(doc)
+    except ParameterError as exc:
+        raise DataFormatError(str(exc), path=path) from None
