@@ -24,7 +24,7 @@ def topk(
     Parameters
     ----------
     scores
-        ``(n, n_items)`` float32 scores. Modified in place unless ``copy=True``.
+        ``(n, n_items)`` float32 scores. Overwritten (masked and negated) unless ``copy=True``.
     k
         Items per row. Rows with fewer than ``k`` recommendable items are padded with item
         ``-1`` and score ``-inf``; an item scored ``-inf`` is never returned.
@@ -60,10 +60,14 @@ def topk(
         scores[rows, exclude.indices] = -np.inf
     kk = min(k, n_items)
     if kk < n_items:
-        part = np.argpartition(scores, n_items - kk, axis=1)[:, n_items - kk :]
+        # select the kk smallest of -scores: numpy's introselect is up to 30x slower selecting
+        # the largest (kth = n - kk) when many scores tie (zeros of pruned or unseen items)
+        np.negative(scores, out=scores)
+        part = np.argpartition(scores, kk - 1, axis=1)[:, :kk]
+        top = -np.take_along_axis(scores, part, axis=1)
     else:
         part = np.broadcast_to(np.arange(n_items), (n, n_items))
-    top = np.take_along_axis(scores, part, axis=1)
+        top = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -top), axis=1)  # score descending, then index ascending
     items = np.take_along_axis(part, order, axis=1).astype(np.int32)
     top = np.take_along_axis(top, order, axis=1)
