@@ -85,10 +85,11 @@ def rss_mib() -> float:
 def peak_rss_mib() -> float:
     """Peak resident set size since start or the last :func:`reset_peak_rss` (MiB).
 
-    The same number as ``getrusage(RUSAGE_SELF).ru_maxrss`` (both read the kernel's RSS high
-    water mark), so it counts memory that BLAS/LAPACK allocate outside Python too.
+    The kernel's RSS high-water mark (``VmHWM``), so it counts memory that BLAS/LAPACK allocate
+    outside Python too. Not ``getrusage``'s ``ru_maxrss``: that one is never reset, and a child
+    started by ``subprocess`` inherits its parent's value.
     """
-    return max(_status_kib("VmHWM"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+    return _status_kib("VmHWM") / 1024
 
 
 def reset_peak_rss() -> bool:
