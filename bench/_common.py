@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
