@@ -18,13 +18,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# every benchmark, one after the other (about 15 minutes on 2 cores; see bench/README.md)
+# every benchmark, one after the other (about 30 minutes on 2 cores; see bench/README.md)
 bench: $(STAMP)
 	$(PY) bench/ease_speed.py
 	$(PY) bench/listens_quality.py
 	$(PY) bench/scoring_memory.py
 	$(PY) bench/cf_quality.py
 	$(PY) bench/cf_speed.py
+	$(PY) bench/service_latency.py
+	$(PY) bench/two_stage.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,8 +1,9 @@
 """Two-stage continuation (candidates + LightGBM lambdarank) against its first-stage models.
 
-On an MPD challenge split written by ``segue split mpd`` (default ``/tmp/exp/realmpd/val``,
-made with ``segue split mpd .../mpd_followers10.jsonl.xz --out val --playlists 1000 --seed 0
---unseen drop``): :class:`segue.ranking.two_stage.TwoStage` is fit on ``train/`` only (its
+On an MPD challenge split written by ``segue split mpd`` (by default the script makes one in a
+temporary folder, as ``segue split mpd ../shared/data/spotify-mpd/mpd_followers10.jsonl.xz
+--out val --playlists 1000 --seed 0 --unseen drop`` does, so the README's numbers are
+reproduced): :class:`segue.ranking.two_stage.TwoStage` is fit on ``train/`` only (its
 ranker learns on queries carved out of those playlists; ``answers.json`` is read only to score
 the final lists), then every challenge playlist gets 500 tracks. Prints:
 
@@ -23,17 +24,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from segue.data.readers.mpd import read_challenge_set, read_mpd
-from segue.metrics.challenges import MPD_N, mpd_metrics
-from segue.metrics.playlist_eval import read_mpd_answers
-from segue.ranking.candidates import candidate_recall
-from segue.ranking.two_stage import TwoStage
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as common  # noqa: E402
+
+from segue.data.mpd_split import split_mpd  # noqa: E402
+from segue.data.readers.mpd import read_challenge_set, read_mpd  # noqa: E402
+from segue.metrics.challenges import MPD_N, mpd_metrics  # noqa: E402
+from segue.metrics.playlist_eval import read_mpd_answers  # noqa: E402
+from segue.ranking.candidates import candidate_recall  # noqa: E402
+from segue.ranking.two_stage import TwoStage  # noqa: E402
 
 METRICS = ("r_precision", "ndcg", "clicks")
 
@@ -73,14 +79,23 @@ def table(per: dict[str, pd.DataFrame], category: pd.Series) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("split", nargs="?", type=Path, default=Path("/tmp/exp/realmpd/val"))
+    parser.add_argument("split", nargs="?", type=Path, default=None, help="split folder")
+    common.add_data_dir_option(parser)
     parser.add_argument("--n", type=int, default=1000, help="merged candidates re-ranked")
     parser.add_argument("--per-category", type=int, default=100, help="inner queries per category")
     parser.add_argument("--save", type=Path, default=None, help="save the fitted model here")
     args = parser.parse_args(argv)
-    split: Path = args.split
     pd.set_option("display.width", 200)
+    if args.split is not None:
+        return run(args, args.split)
+    source = common.require_file(args.data_dir, "spotify-mpd/mpd_followers10.jsonl.xz")
+    with tempfile.TemporaryDirectory() as tmp:
+        split_mpd(source, Path(tmp) / "val", n_playlists=1000, seed=0, unseen="drop")
+        return run(args, Path(tmp) / "val")
 
+
+def run(args: argparse.Namespace, split: Path) -> int:
+    """Everything the module docstring lists, on the split folder ``split``."""
     start = time.perf_counter()
     train = read_mpd(split / "train")
     queries = read_challenge_set(split / "challenge_set.json")
