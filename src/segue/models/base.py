@@ -220,31 +220,35 @@ class BaseRecommender:
 
     def _query(
         self, users: ExternalIds, history: Interactions | None, unknown: Unknown
-    ) -> tuple[np.ndarray, IdxArray, sp.csr_array]:
-        """External ids -> (ids kept, training indices or -1, history rows), per ``unknown``."""
+    ) -> tuple[np.ndarray, IdxArray, sp.csr_array, IdxArray]:
+        """External ids -> (ids kept, training indices or -1, source matrix, its row indices).
+
+        Rows are not gathered here: callers take ``take_rows(source, source_idx[a:b])`` batch
+        by batch, so a streamed run never holds every user's history twice.
+        """
         self._check_fitted()
         if unknown not in ("raise", "skip", "fallback"):
             raise ParameterError(f"unknown must be 'raise', 'skip' or 'fallback', got {unknown!r}")
         ids = np.asarray(users, dtype=object).reshape(-1)
         user_idx = self.users_.numbers(ids, missing="negative")
         if history is None:
-            rows = take_rows(self.history_, user_idx)
+            source, source_idx = self.history_, user_idx
             known = user_idx >= 0
         else:
             aligned, _ = history.align(self.items_)
-            hist_idx = aligned.users.numbers(ids, missing="negative")
-            rows = take_rows(aligned.matrix, hist_idx)
-            known = (hist_idx >= 0) | (user_idx >= 0)
+            source = aligned.matrix
+            source_idx = aligned.users.numbers(ids, missing="negative")
+            known = (source_idx >= 0) | (user_idx >= 0)
             # a row taken from ``history`` is new information: models fold it in rather than
             # reuse what they learned for that user in training
-            user_idx = np.where(hist_idx >= 0, -1, user_idx).astype(np.int32)
+            user_idx = np.where(source_idx >= 0, -1, user_idx).astype(np.int32)
         if not known.all():
             if unknown == "raise":
                 missing = ids[~known]
                 raise UnknownIdError("user", missing[:5].tolist(), len(missing))
             if unknown == "skip":
-                ids, user_idx, rows = ids[known], user_idx[known], sp.csr_array(rows[known])
-        return ids, user_idx, rows
+                ids, user_idx, source_idx = ids[known], user_idx[known], source_idx[known]
+        return ids, user_idx, source, source_idx
 
     def recommend(
         self,
@@ -277,7 +281,8 @@ class BaseRecommender:
         progress
             Called with the number of users finished after every batch.
         """
-        ids, user_idx, rows = self._query(users, history, unknown)
+        ids, user_idx, source, source_idx = self._query(users, history, unknown)
+        rows = take_rows(source, source_idx)
         items, scores = self.recommend_idx(
             user_idx, rows, k, exclude_seen=exclude_seen, batch_size=batch_size, progress=progress
         )
@@ -298,7 +303,7 @@ class BaseRecommender:
         Writers of large recommendation files consume the batches as they come; the scores of
         only one batch (about 128 MiB by default) exist at any moment.
         """
-        ids, user_idx, rows = self._query(users, history, unknown)
+        ids, user_idx, source, source_idx = self._query(users, history, unknown)
         batch = batch_size or self.default_batch_size()
         if batch < 1:
             raise ParameterError(f"batch_size must be at least 1, got {batch}")
@@ -306,7 +311,7 @@ class BaseRecommender:
             stop = min(len(ids), start + batch)
             items, scores = self.recommend_idx(
                 user_idx[start:stop],
-                sp.csr_array(rows[start:stop]),
+                take_rows(source, source_idx[start:stop]),
                 k,
                 exclude_seen=exclude_seen,
                 batch_size=batch,
