@@ -78,6 +78,7 @@ import numpy.typing as npt
 from segue._atomic import atomic_open
 from segue.data.melon_split import make_questions, question_type
 from segue.data.readers.melon import write_melon_json
+from segue.data.synthetic import _first_distinct, _rank_within
 from segue.exceptions import ParameterError
 
 __all__ = ["GENRES", "generate_melon"]
@@ -628,19 +629,6 @@ def _block_cdf(groups: IntArray, weights: FloatArray, n_groups: int) -> tuple[Fl
     last = np.cumsum(sizes)[sizes > 0] - 1
     within /= np.repeat(within[last], sizes[sizes > 0])  # every block ends exactly at g + 1
     return g + within, order
-
-
-def _first_distinct(owner: IntArray, items: IntArray, n_items: int) -> tuple[IntArray, IntArray]:
-    """Keep the first occurrence of every (owner, item) pair: grouped by owner, in draw order."""
-    _, first = np.unique(owner * n_items + items, return_index=True)
-    first = np.sort(first)
-    first = first[np.argsort(owner[first], kind="stable")]
-    return owner[first], items[first]
-
-
-def _rank_within(owner: IntArray) -> IntArray:
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    return np.arange(owner.size) - np.repeat(starts, np.diff(np.r_[starts, owner.size]))
 
 
 def _theme_weights(
