@@ -255,6 +255,17 @@ def make_model(name: str, args: argparse.Namespace, split: Path, work: Path) -> 
     from segue.data.readers.mpd import read_mpd
 
     out = work / "models" / name
+    if name == "two-stage":
+        from segue.ranking.two_stage import TwoStage, is_two_stage_dir
+
+        if not is_two_stage_dir(out):
+            start = time.perf_counter()
+            TwoStage(n=args.two_stage_n).fit(read_mpd(split / "train")).save(out)
+            return out, (
+                f"TwoStage(n={args.two_stage_n}; UserKNN, ItemKNN, WRMF, popularity; LightGBM "
+                f"lambdarank): fit {time.perf_counter() - start:.1f} s"
+            )
+        return out, f"TwoStage(n={args.two_stage_n}) (reused)"
     if (out / "manifest.json").is_file():
         model = load_model(out)
         return out, f"{model!r} (reused; fit {model.fit_seconds_:.1f} s)"
@@ -264,7 +275,7 @@ def make_model(name: str, args: argparse.Namespace, split: Path, work: Path) -> 
     elif name == "wrmf":
         model = WRMF()
     else:
-        raise SystemExit(f"unknown model {name!r}: choose ease or wrmf")
+        raise SystemExit(f"unknown model {name!r}: choose ease, wrmf or two-stage")
     model.fit(train)
     save_model(model, out)
     return out, f"{model!r} on {train!r}: fit {model.fit_seconds_:.1f} s"
@@ -291,23 +302,32 @@ def in_process(
     """Library time per query (no HTTP), and the equality check against continue_playlists."""
     from segue import load_model
     from segue.continuation import continue_playlists
-    from segue.serving import Continuer
+    from segue.ranking.two_stage import TwoStage, is_two_stage_dir
+    from segue.serving import Continuer, TwoStageContinuer
 
-    model = load_model(model_dir)
-    cont = Continuer(model)
+    two_stage = is_two_stage_dir(model_dir)
+    model = TwoStage.load(model_dir) if two_stage else load_model(model_dir)
+    cont = TwoStageContinuer(model) if two_stage else Continuer(model)
     cont.warm_up()
-    times = []
-    got = []
+    times, got = [], []
+    steps: dict[str, list[float]] = {}
     for body in bodies:
         t0 = time.perf_counter()
         res = cont.continue_playlist(body["tracks"], title=body.get("title"), n=n)
         times.append((time.perf_counter() - t0) * 1000.0)
         got.append(res.tracks)
-    expected = []
-    for batch in continue_playlists(model, queries, n):
-        expected += batch.tracks
+        for step, seconds in getattr(cont, "last_seconds", {}).items():
+            steps.setdefault(step, []).append(seconds * 1000.0)
+    if two_stage:
+        lists = model.continue_playlists(queries, n)
+        expected = [lists[pid] for pid in queries.playlists["pid"]]
+    else:
+        expected = []
+        for batch in continue_playlists(model, queries, n):
+            expected += batch.tracks
     return {
         "ms": times,
+        "steps": steps,
         "expected": expected,
         "library_equal": sum(a == b for a, b in zip(got[:check], expected[:check], strict=True)),
     }
@@ -359,7 +379,10 @@ def main() -> None:
     parser.add_argument("--playlists", type=int, default=10_000, help="synthetic playlists")
     parser.add_argument("--tracks", type=int, default=20_000, help="synthetic tracks")
     parser.add_argument("--challenge-playlists", type=int, default=1000)
-    parser.add_argument("--models", default="ease,wrmf", help="comma-separated: ease, wrmf")
+    parser.add_argument(
+        "--models", default="ease,wrmf,two-stage", help="comma-separated: ease, wrmf, two-stage"
+    )
+    parser.add_argument("--two-stage-n", type=int, default=1000, help="candidates re-ranked")
     parser.add_argument("--ease-max-items", type=int, default=10_000)
     parser.add_argument("--n", type=int, default=100, help="tracks per answer")
     parser.add_argument("--concurrency", default="1,8,32")
@@ -439,6 +462,18 @@ def main() -> None:
                 f"{p['max']:.2f}",
             ]
         )
+        for step, values in lib["steps"].items():  # the two-stage model's own split
+            q = percentiles(values)
+            inproc_rows.append(
+                [
+                    f"  {name}: {step}",
+                    len(values),
+                    f"{q['p50']:.2f}",
+                    f"{q['p95']:.2f}",
+                    f"{q['p99']:.2f}",
+                    f"{q['max']:.2f}",
+                ]
+            )
         with Server(model_dir, args.workers, args.blas_threads, work / f"server-{name}.log") as srv:
             same = check_answers(srv.url, bodies, lib["expected"], args.check)
             checks.append(
@@ -499,8 +534,11 @@ def main() -> None:
         print(f"- {line}")
     for row in table:
         if row[1] == 1:
-            verdict = "met" if float(row[6]) < 10.0 else "NOT met"
-            print(f"- target p99 < 10 ms at concurrency 1, {row[0]}: {row[6]} ms ({verdict})")
+            limit = 50.0 if row[0] == "two-stage" else 10.0  # the issue's two targets
+            verdict = "met" if float(row[6]) < limit else "NOT met"
+            print(
+                f"- target p99 < {limit:g} ms at concurrency 1, {row[0]}: {row[6]} ms ({verdict})"
+            )
     print(f"\n(total {time.perf_counter() - t_all:.0f} s)")
     if tmp is not None:
         tmp.cleanup()

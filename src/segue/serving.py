@@ -310,3 +310,83 @@ class Continuer:
             scores[0][keep].astype(np.float64).tolist(),
             tag_list,
         )
+
+
+class TwoStageContinuer:
+    """:class:`Continuer`'s interface over a :class:`~segue.ranking.two_stage.TwoStage` model.
+
+    One query becomes a one-playlist :class:`~segue.data.playlists.Playlists` and goes through
+    :meth:`TwoStage.recommend_idx <segue.ranking.two_stage.TwoStage.recommend_idx>`, the call
+    ``segue recommend --challenge`` makes, so the lists are the same. Users are not served (the
+    model continues playlists); tags are not recommended (MPD only, for now).
+    """
+
+    has_tags = False
+    uses_title = True
+    tag_idx = np.empty(0, dtype=np.int32)
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        items = model.items_
+        first = next(iter(model.models_.values()))
+        self.track_idx = np.setdiff1d(np.arange(len(items), dtype=np.int32), title_columns(items))
+        self.n_tracks = len(self.track_idx)
+        self.n_items = len(items)
+        self._items = _Vocabulary(items)
+        self._item_ids = np.empty(self.n_items, dtype=object)
+        self._item_ids[:] = [_plain(i) for i in items.ids]
+        self.users_ = first.users_
+        self.history_ = first.history_
+        self.last_seconds: dict[str, float] = {}
+
+    def continue_playlist(
+        self,
+        tracks: Sequence[ExternalId] = (),
+        *,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        n: int = 100,
+        n_tags: int = 0,
+        exclude: Sequence[ExternalId] = (),
+    ) -> Continuation:
+        """The next ``n`` tracks of one playlist, re-ranked (see the class docstring)."""
+        import pandas as pd
+
+        from segue.data.playlists import Playlists
+
+        if n < 1:
+            raise ParameterError(f"n must be at least 1, got {n}")
+        seed_idx = self._items.numbers(tracks)
+        unknown_tracks = [t for t, i in zip(tracks, seed_idx, strict=True) if i < 0]
+        known = list(dict.fromkeys(self._item_ids[seed_idx[seed_idx >= 0]].tolist()))
+        ex = self._items.numbers(exclude) if len(exclude) else np.empty(0, dtype=np.int32)
+        extra = len(set(ex[ex >= 0].tolist()) - set(seed_idx.tolist()))
+        queries = Playlists(
+            pd.DataFrame({"pid": [0], "name": [title]}),
+            pd.DataFrame({"pid": [0] * len(known), "pos": range(len(known)), "track": known}),
+            pd.DataFrame({"track": pd.Series(known, dtype=object)}),
+        )
+        _, lists, _, seconds = self.model.recommend_idx(queries, n + extra)
+        self.last_seconds = seconds
+        row = lists[0][lists[0] >= 0]
+        if extra:
+            row = row[~np.isin(row, ex)]
+        row = row[:n]
+        return Continuation(
+            tracks=self._item_ids[row].tolist(),
+            scores=[float(-rank) for rank in range(1, len(row) + 1)],
+            tags=[],
+            unknown_tracks=unknown_tracks,
+            unknown_tags=list(tags),
+            cold_start=not known and not title,
+        )
+
+    def recommend_user(self, user: ExternalId, n: int = 100, *, n_tags: int = 0) -> Any:
+        """Not served: the two-stage model continues playlists (a 404 names the reason)."""
+        raise UnknownIdError("user (the two-stage model serves /v1/continue only)", [user], 1)
+
+    def warm_up(self) -> None:
+        """One cold and one seeded query, so lazy caches exist before the first request."""
+        self.continue_playlist((), n=1)
+        if self.n_tracks:
+            self.continue_playlist([self._item_ids[self.track_idx[0]]], n=1)

@@ -532,3 +532,33 @@ def test_serve_refuses_a_directory_that_is_no_model(tmp_path) -> None:
     assert res.exit_code == 1 and "not a segue model directory" in res.output
     res = CliRunner().invoke(cli_app, ["serve", str(tmp_path), "--workers", "0"])
     assert res.exit_code == 1 and "--workers" in res.output
+
+
+def test_two_stage_model_is_served_with_the_lists_of_segue_recommend(mpd, tmp_path) -> None:
+    from segue import MostPopular, UserKNN
+    from segue.ranking.two_stage import TwoStage
+
+    train = read_mpd(mpd["root"] / "val" / "train")
+    model = TwoStage(
+        {"userknn": UserKNN(), "popularity": MostPopular()}, n=200, per_category=8
+    ).fit(train)
+    model.save(tmp_path / "ts")
+    expected = TwoStage.load(tmp_path / "ts").continue_playlists(mpd["queries"], 50)
+    with running_server(tmp_path / "ts") as url, httpx.Client(base_url=url, timeout=30) as c:
+        info = c.get("/v1/model").json()
+        assert info["model"] == "TwoStage" and info["uses_title"] is True
+        assert info["training"]["sources"] == ["userknn", "popularity"]
+        for pid in list(expected)[:25]:
+            title = mpd["titles"][pid]
+            body = {"tracks": list(mpd["seeds"][pid]), "n": 50}
+            if isinstance(title, str):
+                body["title"] = title
+            got = post(c, body).json()
+            assert got["tracks"] == expected[pid], pid
+            assert got["model"] == "TwoStage" and got["scores"] == sorted(got["scores"])[::-1]
+        pid = next(p for p in expected if mpd["seeds"][p])
+        banned = expected[pid][:3]
+        got = post(c, {"tracks": list(mpd["seeds"][pid]), "n": 50, "exclude": banned}).json()
+        assert not set(banned) & set(got["tracks"]) and len(got["tracks"]) == 50
+        res = post(c, {"user": int(train.playlists["pid"].iloc[0]), "n": 5}, "/v1/recommend")
+        assert res.status_code == 404 and "two-stage" in res.json()["detail"]

@@ -51,7 +51,7 @@ from segue.service.schemas import (
 )
 
 if TYPE_CHECKING:
-    from segue.serving import Continuer
+    from segue.serving import Continuer, TwoStageContinuer
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -88,7 +88,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 class ServiceState:
     """What the lifespan loads: the continuer, the model's name and its description."""
 
-    continuer: Continuer
+    continuer: Continuer | TwoStageContinuer
     name: str
     info: dict[str, Any]
 
@@ -99,6 +99,10 @@ def load_state(model_dir: str | os.PathLike[str]) -> ServiceState:
     from segue.serving import Continuer
 
     start = time.perf_counter()
+    from segue.ranking.two_stage import is_two_stage_dir
+
+    if is_two_stage_dir(model_dir):
+        return _load_two_stage(model_dir, start)
     manifest = read_manifest(model_dir)
     manifest.pop("id_maps", None)  # large; the loaded model holds them
     model = load_model(model_dir)
@@ -299,6 +303,39 @@ def _json(answer: BaseModel) -> Response:
 
 
 # the app ---------------------------------------------------------------------------------------
+def _load_two_stage(model_dir: str | os.PathLike[str], start: float) -> ServiceState:
+    """A two-stage model directory: its first-stage models, ranker and config."""
+    import json
+    from pathlib import Path
+
+    from segue.ranking.two_stage import TwoStage
+    from segue.serving import TwoStageContinuer
+
+    model = TwoStage.load(model_dir)
+    continuer = TwoStageContinuer(model)
+    continuer.warm_up()
+    doc = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    info = {
+        "model": "TwoStage",
+        "class_path": "segue.ranking.two_stage:TwoStage",
+        "params": doc.get("config", {}),
+        "training": {
+            "rows": len(continuer.users_),
+            "items": continuer.n_items,
+            "tracks": continuer.n_tracks,
+            "tags": 0,
+            "interactions": int(continuer.history_.nnz),
+            "fit_seconds": doc.get("timings", {}).get("total"),
+            "sources": doc.get("sources", []),
+        },
+        "version": {"segue": __version__, "format_version": doc.get("format_version")},
+        "uses_title": True,
+        "has_tags": False,
+    }
+    log.info("loaded TwoStage from %s in %.2f s", model_dir, time.perf_counter() - start)
+    return ServiceState(continuer=continuer, name="TwoStage", info=info)
+
+
 def create_app(
     model_dir: str | os.PathLike[str],
     *,
