@@ -39,6 +39,7 @@ __all__ = [
     "playlist_interactions",
     "tag_columns",
     "title_columns",
+    "track_columns",
 ]
 
 TAG_PREFIX = "tag:"
@@ -85,10 +86,26 @@ def playlist_interactions(
     )
 
 
+_PREFIX_CACHE: dict[tuple[int, tuple[str, ...]], tuple[IdMap, np.ndarray]] = {}
+
+
 def _columns_with_prefix(items: IdMap, prefixes: tuple[str, ...]) -> np.ndarray:
-    ids = items.ids
-    hit = np.fromiter((isinstance(i, str) and i.startswith(prefixes) for i in ids), bool, len(ids))
-    return np.flatnonzero(hit).astype(np.int32)
+    """Indices of the string ids starting with a prefix; cached per vocabulary object.
+
+    Served queries ask this of the same model vocabulary (200K ids for the MPD sample) on
+    every request, so the scan runs once per vocabulary, not once per query.
+    """
+    key = (id(items), prefixes)
+    hit = _PREFIX_CACHE.get(key)
+    if hit is not None and hit[0] is items:
+        return hit[1]
+    starts = pd.Series(items.ids, dtype=object).str.startswith(prefixes)
+    found = np.flatnonzero(starts.fillna(False).to_numpy(dtype=bool)).astype(np.int32)
+    found.setflags(write=False)
+    if len(_PREFIX_CACHE) > 64:  # a long-running process that loads many models
+        _PREFIX_CACHE.clear()
+    _PREFIX_CACHE[key] = (items, found)
+    return found
 
 
 def tag_columns(items: IdMap) -> np.ndarray:
@@ -99,6 +116,21 @@ def tag_columns(items: IdMap) -> np.ndarray:
 def title_columns(items: IdMap) -> np.ndarray:
     """Indices of the title-word and whole-title columns of a model's item vocabulary."""
     return _columns_with_prefix(items, (TITLE_PREFIX, WHOLE_TITLE_PREFIX))
+
+
+def track_columns(items: IdMap) -> np.ndarray:
+    """Indices of the columns that are tracks: neither tags nor title words (cached)."""
+    key = (id(items), ("<tracks>",))
+    hit = _PREFIX_CACHE.get(key)
+    if hit is not None and hit[0] is items:
+        return hit[1]
+    keep = np.ones(len(items), dtype=bool)
+    keep[tag_columns(items)] = False
+    keep[title_columns(items)] = False
+    found = np.flatnonzero(keep).astype(np.int32)
+    found.setflags(write=False)
+    _PREFIX_CACHE[key] = (items, found)
+    return found
 
 
 @dataclass(frozen=True)
@@ -137,7 +169,7 @@ def continue_playlists(
     )
     matrix = history.matrix
     side = np.union1d(tag_idx, title_idx)
-    track_idx = np.setdiff1d(np.arange(len(model.items_), dtype=np.int32), side)
+    track_idx = track_columns(model.items_)
     pids = history.users.ids
     batch = batch_size or model.default_batch_size()
     item_ids = model.items_.ids

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from segue.continuation import TAG_PREFIX, tag_columns, title_columns
+from segue.continuation import TAG_PREFIX, tag_columns, title_columns, track_columns
 from segue.data.interactions import take_rows
 from segue.data.titles import TITLE_PREFIX, WHOLE_TITLE_PREFIX, normalize_title
 from segue.data.vocab import IdMap
@@ -163,7 +163,7 @@ class Continuer:
         self.uses_title = len(title_columns(model.items_)) > 0
         side = np.union1d(self.tag_idx, title_columns(model.items_))
         self.has_side = len(side) > 0  # tag or title columns: score, then keep tracks only
-        self.track_idx = np.setdiff1d(np.arange(self.n_items, dtype=np.int32), side)
+        self.track_idx = track_columns(model.items_)
         self.n_tracks = len(self.track_idx)
         # ids as JSON-ready Python values, built once (``ids[r].tolist()`` per request)
         self._item_ids = np.empty(self.n_items, dtype=object)

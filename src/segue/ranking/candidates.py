@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue.continuation import playlist_interactions, tag_columns, title_columns
+from segue.continuation import playlist_interactions, tag_columns, title_columns, track_columns
 from segue.data.interactions import Interactions
 from segue.data.playlists import Playlists
 from segue.data.vocab import IdMap
@@ -171,8 +171,7 @@ def retrieve_candidates(
     items = _shared_items(models)
     history = query_history(items, queries)
     matrix = sp.csr_array(history.matrix)
-    side = np.union1d(tag_columns(items), title_columns(items))
-    allow = np.setdiff1d(np.arange(len(items), dtype=np.int32), side)
+    allow = track_columns(items)
     n_q = matrix.shape[0]
     names = list(models)
     per_source_items, per_source_scores, seconds = [], [], {}

@@ -344,6 +344,12 @@ class TwoStage:
         if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
             raise ParameterError(f"{root}: not a {FORMAT} v{FORMAT_VERSION} directory")
         models = {name: load_model(root / "first_stage" / name) for name in doc["sources"]}
+        # one shared vocabulary object: every query checks that the sources share their items,
+        # and an identity test is free where comparing 200K ids is not
+        first = next(iter(models.values()))
+        for other in models.values():
+            if other.items_ == first.items_:
+                other.items_ = first.items_
         config = dict(doc["config"])
         config.pop("first_stage")
         model = cls({name: m.clone() for name, m in models.items()}, **config)
