@@ -318,7 +318,8 @@ class TwoStageContinuer:
     One query becomes a one-playlist :class:`~segue.data.playlists.Playlists` and goes through
     :meth:`TwoStage.recommend_idx <segue.ranking.two_stage.TwoStage.recommend_idx>`, the call
     ``segue recommend --challenge`` makes, so the lists are the same. Users are not served (the
-    model continues playlists); tags are not recommended (MPD only, for now).
+    model continues playlists); tags are not recommended (MPD only, for now). The scores are
+    minus the rank (the ranker's own scores stay inside ``TwoStage.recommend_idx``).
     """
 
     has_tags = False
