@@ -86,51 +86,53 @@ def playlist_interactions(
     )
 
 
-_PREFIX_CACHE: dict[tuple[int, tuple[str, ...]], tuple[IdMap, np.ndarray]] = {}
+_COLUMN_CACHE: dict[tuple[int, str], tuple[IdMap, np.ndarray]] = {}
 
 
-def _columns_with_prefix(items: IdMap, prefixes: tuple[str, ...]) -> np.ndarray:
-    """Indices of the string ids starting with a prefix; cached per vocabulary object.
+def _cached_columns(items: IdMap, kind: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()`` once per vocabulary object and kind, as a read-only int32 array.
 
-    Served queries ask this of the same model vocabulary (200K ids for the MPD sample) on
-    every request, so the scan runs once per vocabulary, not once per query.
+    Served queries ask for the same model vocabulary's columns (200K ids for the MPD sample) on
+    every request, so each scan runs once per vocabulary, not once per query.
     """
-    key = (id(items), prefixes)
-    hit = _PREFIX_CACHE.get(key)
-    if hit is not None and hit[0] is items:
+    key = (id(items), kind)
+    hit = _COLUMN_CACHE.get(key)
+    if hit is not None and hit[0] is items:  # the id of a dead object may be reused
         return hit[1]
-    starts = pd.Series(items.ids, dtype=object).str.startswith(prefixes)
-    found = np.flatnonzero(starts.fillna(False).to_numpy(dtype=bool)).astype(np.int32)
+    found = np.asarray(compute(), dtype=np.int32)
     found.setflags(write=False)
-    if len(_PREFIX_CACHE) > 64:  # a long-running process that loads many models
-        _PREFIX_CACHE.clear()
-    _PREFIX_CACHE[key] = (items, found)
+    if len(_COLUMN_CACHE) > 64:  # a long-running process that loads many models
+        _COLUMN_CACHE.clear()
+    _COLUMN_CACHE[key] = (items, found)
     return found
+
+
+def _with_prefix(items: IdMap, prefixes: tuple[str, ...]) -> np.ndarray:
+    starts = pd.Series(items.ids, dtype=object).str.startswith(prefixes)
+    return np.flatnonzero(starts.fillna(False).to_numpy(dtype=bool))
 
 
 def tag_columns(items: IdMap) -> np.ndarray:
     """Indices of the ``tag:`` columns of a model's item vocabulary."""
-    return _columns_with_prefix(items, (TAG_PREFIX,))
+    return _cached_columns(items, "tags", lambda: _with_prefix(items, (TAG_PREFIX,)))
 
 
 def title_columns(items: IdMap) -> np.ndarray:
     """Indices of the title-word and whole-title columns of a model's item vocabulary."""
-    return _columns_with_prefix(items, (TITLE_PREFIX, WHOLE_TITLE_PREFIX))
+    prefixes = (TITLE_PREFIX, WHOLE_TITLE_PREFIX)
+    return _cached_columns(items, "titles", lambda: _with_prefix(items, prefixes))
 
 
 def track_columns(items: IdMap) -> np.ndarray:
-    """Indices of the columns that are tracks: neither tags nor title words (cached)."""
-    key = (id(items), ("<tracks>",))
-    hit = _PREFIX_CACHE.get(key)
-    if hit is not None and hit[0] is items:
-        return hit[1]
-    keep = np.ones(len(items), dtype=bool)
-    keep[tag_columns(items)] = False
-    keep[title_columns(items)] = False
-    found = np.flatnonzero(keep).astype(np.int32)
-    found.setflags(write=False)
-    _PREFIX_CACHE[key] = (items, found)
-    return found
+    """Indices of the columns that are tracks: neither tags nor title words."""
+
+    def compute() -> np.ndarray:
+        keep = np.ones(len(items), dtype=bool)
+        keep[tag_columns(items)] = False
+        keep[title_columns(items)] = False
+        return np.flatnonzero(keep)
+
+    return _cached_columns(items, "tracks", compute)
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,8 @@ def continue_playlists(
         queries, with_tags=len(tag_idx) > 0, with_titles=len(title_idx) > 0, items=model.items_
     )
     matrix = history.matrix
-    side = np.union1d(tag_idx, title_idx)
     track_idx = track_columns(model.items_)
+    has_side = len(track_idx) < len(model.items_)  # tag or title columns to keep out
     pids = history.users.ids
     batch = batch_size or model.default_batch_size()
     item_ids = model.items_.ids
@@ -177,7 +179,7 @@ def continue_playlists(
         stop = min(len(pids), start + batch)
         rows = matrix[start:stop]
         user_idx = np.full(stop - start, -1, dtype=np.int32)
-        if len(side) == 0:
+        if not has_side:
             items, scores = model.recommend_idx(user_idx, rows, n, batch_size=batch)
             tags = None
         else:

@@ -135,6 +135,13 @@ class _Vocabulary:
         return idx
 
 
+def _json_ids(ids: IdMap) -> np.ndarray:
+    """Ids as JSON-ready Python values, built once (``ids[r].tolist()`` per request)."""
+    out = np.empty(len(ids), dtype=object)
+    out[:] = [_plain(i) for i in ids.ids]
+    return out
+
+
 def _row(indices: np.ndarray, n_items: int) -> sp.csr_array:
     """A one-row float32 CSR with a 1 at each index (sorted, unique), as ``canonical_csr``."""
     cols = np.unique(indices[indices >= 0]).astype(np.int32)
@@ -161,13 +168,11 @@ class Continuer:
         self.tag_idx = tag_columns(model.items_)
         self.has_tags = len(self.tag_idx) > 0
         self.uses_title = len(title_columns(model.items_)) > 0
-        side = np.union1d(self.tag_idx, title_columns(model.items_))
-        self.has_side = len(side) > 0  # tag or title columns: score, then keep tracks only
         self.track_idx = track_columns(model.items_)
+        # tag or title columns: score, then keep tracks only
+        self.has_side = len(self.track_idx) < len(model.items_)
         self.n_tracks = len(self.track_idx)
-        # ids as JSON-ready Python values, built once (``ids[r].tolist()`` per request)
-        self._item_ids = np.empty(self.n_items, dtype=object)
-        self._item_ids[:] = [_plain(i) for i in model.items_.ids]
+        self._item_ids = _json_ids(model.items_)
         self._items = _Vocabulary(model.items_)
         self._users = _Vocabulary(model.users_)
 
@@ -330,12 +335,11 @@ class TwoStageContinuer:
         self.model = model
         items = model.items_
         first = next(iter(model.models_.values()))
-        self.track_idx = np.setdiff1d(np.arange(len(items), dtype=np.int32), title_columns(items))
+        self.track_idx = track_columns(items)
         self.n_tracks = len(self.track_idx)
         self.n_items = len(items)
         self._items = _Vocabulary(items)
-        self._item_ids = np.empty(self.n_items, dtype=object)
-        self._item_ids[:] = [_plain(i) for i in items.ids]
+        self._item_ids = _json_ids(items)
         self.users_ = first.users_
         self.history_ = first.history_
         self.last_seconds: dict[str, float] = {}

@@ -25,7 +25,7 @@ from segue.data.vocab import IdMap
 from segue.exceptions import NotFittedError, ParameterError, UnknownIdError
 from segue.models.topk import topk
 
-__all__ = ["BaseRecommender", "Recs", "Unknown"]
+__all__ = ["BaseRecommender", "Recs", "Unknown", "excluded_items"]
 
 Unknown = Literal["raise", "skip", "fallback"]
 """What ``recommend`` does with a user it has no history for: raise :class:`UnknownIdError`,
@@ -72,6 +72,22 @@ class Recs(NamedTuple):
                 "rank": np.tile(np.arange(1, k + 1), n)[valid.ravel()],
             }
         )
+
+
+def excluded_items(
+    rows: sp.csr_array,
+    exclude: sp.csr_array | None,
+    start: int,
+    stop: int,
+    *,
+    exclude_seen: bool,
+) -> sp.csr_array | None:
+    """The items a batch ``[start, stop)`` must not return: its history and/or ``exclude``."""
+    mask = rows if exclude_seen else None
+    if exclude is not None:
+        extra = sp.csr_array(exclude[start:stop])
+        mask = extra if mask is None else sp.csr_array(mask + extra)
+    return mask
 
 
 class BaseRecommender:
@@ -209,10 +225,7 @@ class BaseRecommender:
             stop = min(n, start + batch)
             rows = history[start:stop]
             s = self.score(user_idx[start:stop], rows)
-            mask = rows if exclude_seen else None
-            if exclude is not None:
-                extra = exclude[start:stop]
-                mask = extra if mask is None else sp.csr_array(mask + extra)
+            mask = excluded_items(rows, exclude, start, stop, exclude_seen=exclude_seen)
             items[start:stop], scores[start:stop] = topk(s, k, exclude=mask)
             if progress is not None:
                 progress(stop - start)

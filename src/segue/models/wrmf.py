@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from segue._types import IdxArray, ScoreMatrix
 from segue.exceptions import MissingExtraError, ModelFitError, ParameterError
-from segue.models.base import BaseRecommender
+from segue.models.base import BaseRecommender, excluded_items
 from segue.models.topk import topk
 
 __all__ = ["WRMF"]
@@ -382,10 +382,7 @@ class WRMF(BaseRecommender):
         for start in range(0, n, batch):
             stop = min(n, start + batch)
             rows = sp.csr_array(history[start:stop])
-            mask = rows if exclude_seen else None
-            if exclude is not None:
-                extra = sp.csr_array(exclude[start:stop])
-                mask = extra if mask is None else sp.csr_array(mask + extra)
+            mask = excluded_items(rows, exclude, start, stop, exclude_seen=exclude_seen)
             if mask is None:
                 mask = sp.csr_array((stop - start, n_items), dtype=np.float32)
             empty = np.diff(rows.indptr) == 0

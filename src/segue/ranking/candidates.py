@@ -125,7 +125,7 @@ def _shared_items(models: Mapping[str, BaseRecommender]) -> IdMap:
     items = models[names[0]].items_
     for name in names[1:]:
         other = models[name].items_
-        if other is not items and other.to_list() != items.to_list():
+        if other != items:  # IdMap equality: identity first, then the ids
             raise ParameterError(
                 f"first-stage models {names[0]!r} and {name!r} do not share their items"
             )

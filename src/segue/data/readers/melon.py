@@ -53,12 +53,10 @@ that is not an object, a missing or non-integer ``id``, ``songs`` that is not a 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import operator
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +66,7 @@ import pandas as pd
 
 from segue._atomic import atomic_open
 from segue.data.playlists import Playlists
+from segue.data.readers._json import gc_paused, parse_json
 from segue.exceptions import DataFormatError
 
 __all__ = [
@@ -101,23 +100,6 @@ PathLike = str | os.PathLike[str]
 
 
 # JSON files ----------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of small containers are created.
-
-    Parsing ``train.json`` allocates about six million lists, dicts and ints; every few
-    thousand allocations the collector would walk all of them again, which costs more than the
-    parsing itself. Nothing made here is cyclic, so pausing it is safe.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _type_name(value: object) -> str:
     """The JSON name of a Python value's type, for messages."""
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
@@ -132,23 +114,7 @@ def _load_json(path: Path, what: str) -> Any:
     """Parse one JSON file; DataFormatError (with the line) when it is missing or malformed."""
     if not path.is_file():
         raise DataFormatError("no such file", path=path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataFormatError(f"not valid UTF-8 ({exc.reason})", path=path, line=line) from None
-    if not text.strip():
-        raise DataFormatError(f"the file is empty: no {what}", path=path)
-    try:
-        with _gc_paused():
-            return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(
-            f"not valid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
-        ) from None
-    except RecursionError:
-        raise DataFormatError("not valid JSON: nested too deeply", path=path) from None
+    return parse_json(path.read_bytes(), path, what)
 
 
 def _load_records(path: Path, what: str) -> list[dict[str, Any]]:
@@ -245,7 +211,7 @@ def _check_scalar_field(
     return values
 
 
-@_gc_paused()
+@gc_paused()
 def load_melon_json(path: PathLike) -> list[dict[str, Any]]:
     """Read a Melon playlist file as its list of dicts, after checking every record.
 
@@ -305,7 +271,7 @@ def _parse_dates(values: Sequence[Any]) -> pd.Series:
     return pd.to_datetime(raw, format="ISO8601", errors="coerce").astype("datetime64[us]")
 
 
-@_gc_paused()
+@gc_paused()
 def read_melon(path: PathLike, *, song_meta: PathLike | Literal[False] | None = None) -> Playlists:
     """Read a Melon playlist file (and its song metadata) into :class:`Playlists`.
 
@@ -436,7 +402,7 @@ def _issue_dates(values: Sequence[Any]) -> np.ndarray:
     return out
 
 
-@_gc_paused()
+@gc_paused()
 def read_song_meta(path: PathLike) -> pd.DataFrame:
     """Read ``song_meta.json`` into the track table of :func:`read_melon`.
 

@@ -76,6 +76,7 @@ import pyarrow.parquet as pq
 
 from segue._atomic import atomic_dir
 from segue.data.playlists import SCHEMA_NAME, SCHEMA_VERSION, Playlists
+from segue.data.readers._json import parse_json
 from segue.exceptions import DataFormatError
 
 __all__ = [
@@ -331,19 +332,7 @@ def _check_playlist(obj: object, where: _Where) -> None:
 def _iter_document(path: Path) -> Iterator[tuple[dict[str, Any], _Where]]:
     with _decompress_errors(path), _open(path) as fh:
         raw = fh.read()
-    if not raw.strip():
-        raise DataFormatError("the file is empty: no playlists", path=path)
-    try:
-        data = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataFormatError(f"not valid UTF-8 ({exc.reason})", path=path, line=line) from None
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(
-            f"not valid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
-        ) from None
-    except RecursionError:
-        raise DataFormatError("not valid JSON: nested too deeply", path=path) from None
+    data = parse_json(raw, path, "playlists")
     del raw
     if isinstance(data, dict):
         playlists = data.get("playlists")
