@@ -31,6 +31,32 @@ def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_split_options(parser: argparse.ArgumentParser, datasets: Sequence[str]) -> None:
+    """``--val-seed`` and ``--datasets``, shared by the scripts that tune on a validation split."""
+    parser.add_argument(
+        "--val-seed",
+        type=int,
+        default=0,
+        help="seed of the validation split carved out of the visible listens",
+    )
+    parser.add_argument(
+        "--datasets", default=",".join(datasets), help=f"comma-separated subset of {list(datasets)}"
+    )
+
+
+def chosen_datasets(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, datasets: dict[str, tuple]
+) -> list[str]:
+    """The ``--datasets`` names, checked, and their files required before any work starts."""
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in datasets]
+    if unknown:
+        parser.error(f"unknown dataset(s) {unknown}; choose from {list(datasets)}")
+    for n in names:  # fail before any work when a file is missing
+        require_file(args.data_dir, datasets[n][0])
+    return names
+
+
 def require_file(data_dir: Path, relative: str) -> Path:
     """The data file, or exit with a message that says what is missing and how to fix it."""
     path = Path(data_dir) / relative

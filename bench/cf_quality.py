@@ -376,22 +376,9 @@ def verdict(name: str, runs: list[Run]) -> tuple[list[str], bool]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_data_dir_option(parser)
-    parser.add_argument(
-        "--val-seed",
-        type=int,
-        default=0,
-        help="seed of the validation split carved out of the visible listens",
-    )
-    parser.add_argument(
-        "--datasets", default=",".join(DATASETS), help=f"comma-separated subset of {list(DATASETS)}"
-    )
+    common.add_split_options(parser, list(DATASETS))
     args = parser.parse_args()
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    unknown = [n for n in names if n not in DATASETS]
-    if unknown:
-        parser.error(f"unknown dataset(s) {unknown}; choose from {list(DATASETS)}")
-    for n in names:  # fail before any work when a file is missing
-        common.require_file(args.data_dir, DATASETS[n][0])
+    names = common.chosen_datasets(parser, args, DATASETS)
 
     import implicit
 

@@ -100,15 +100,7 @@ def main() -> None:
         default="50,100,250,500,1000,2500",
         help="comma-separated l2 values tried on the validation split",
     )
-    parser.add_argument(
-        "--val-seed",
-        type=int,
-        default=0,
-        help="seed of the validation split carved out of the visible listens",
-    )
-    parser.add_argument(
-        "--datasets", default=",".join(DATASETS), help=f"comma-separated subset of {list(DATASETS)}"
-    )
+    common.add_split_options(parser, list(DATASETS))
     args = parser.parse_args()
     try:
         grid = [float(v) for v in args.l2_grid.split(",") if v.strip()]
@@ -116,12 +108,7 @@ def main() -> None:
         parser.error(f"--l2-grid must be numbers separated by commas, got {args.l2_grid!r}")
     if not grid or min(grid) <= 0:
         parser.error("--l2-grid needs at least one positive value")
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
-    unknown = [n for n in names if n not in DATASETS]
-    if unknown:
-        parser.error(f"unknown dataset(s) {unknown}; choose from {list(DATASETS)}")
-    for n in names:  # fail before any work when a file is missing
-        common.require_file(args.data_dir, DATASETS[n][0])
+    names = common.chosen_datasets(parser, args, DATASETS)
 
     t_all = time.perf_counter()
     print("# Listen-count accuracy on real data\n")
