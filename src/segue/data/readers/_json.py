@@ -37,7 +37,7 @@ def gc_paused() -> Iterator[None]:
 
 def parse_json(raw: bytes, path: str | os.PathLike[str], what: str) -> Any:
     """Parse ``raw`` (UTF-8, a BOM allowed); empty, undecodable or malformed is an error."""
-    if not raw.strip():
+    if not raw.removeprefix(b"\xef\xbb\xbf").strip():  # a BOM alone is still empty
         raise DataFormatError(f"the file is empty: no {what}", path=path)
     try:
         with gc_paused():
