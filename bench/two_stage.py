@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("split", nargs="?", type=Path, default=None, help="split folder")
     common.add_data_dir_option(parser)
     parser.add_argument("--n", type=int, default=1000, help="merged candidates re-ranked")
-    parser.add_argument("--per-category", type=int, default=100, help="inner queries per category")
+    parser.add_argument("--per-category", type=int, default=None, help="inner queries per category")
+    parser.add_argument(
+        "--folds", type=int, default=None, help="inner splits with disjoint queries"
+    )
     parser.add_argument("--save", type=Path, default=None, help="save the fitted model here")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 200)
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace, split: Path) -> int:
         f"in {time.perf_counter() - start:.1f}s"
     )
 
-    model = TwoStage(n=args.n, per_category=args.per_category)
+    options = {"per_category": args.per_category, "folds": args.folds}
+    model = TwoStage(n=args.n, **{k: v for k, v in options.items() if v is not None})
     start = time.perf_counter()
     model.fit(train)
     fit_seconds = time.perf_counter() - start

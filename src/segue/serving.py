@@ -323,18 +323,19 @@ class TwoStageContinuer:
     One query becomes a one-playlist :class:`~segue.data.playlists.Playlists` and goes through
     :meth:`TwoStage.recommend_idx <segue.ranking.two_stage.TwoStage.recommend_idx>`, the call
     ``segue recommend --challenge`` makes, so the lists are the same. Users are not served (the
-    model continues playlists); tags are not recommended (MPD only, for now). The scores are
-    minus the rank (the ranker's own scores stay inside ``TwoStage.recommend_idx``).
+    model continues playlists); a Melon model takes seed tags and returns tags from its tag
+    ranker (:meth:`TwoStage.rank <segue.ranking.two_stage.TwoStage.rank>`, as ``segue recommend
+    --questions``). The scores are minus the rank (the ranker's own scores stay inside).
     """
 
-    has_tags = False
     uses_title = True
-    tag_idx = np.empty(0, dtype=np.int32)
 
     def __init__(self, model: Any) -> None:
         self.model = model
         items = model.items_
         first = next(iter(model.models_.values()))
+        self.has_tags = model.tag_ranker_ is not None
+        self.tag_idx = tag_columns(items) if self.has_tags else np.empty(0, dtype=np.int32)
         self.track_idx = track_columns(items)
         self.n_tracks = len(self.track_idx)
         self.n_items = len(items)
@@ -361,29 +362,43 @@ class TwoStageContinuer:
 
         if n < 1:
             raise ParameterError(f"n must be at least 1, got {n}")
+        if n_tags < 0:
+            raise ParameterError(f"n_tags must be at least 0, got {n_tags}")
         seed_idx = self._items.numbers(tracks)
         unknown_tracks = [t for t, i in zip(tracks, seed_idx, strict=True) if i < 0]
         known = list(dict.fromkeys(self._item_ids[seed_idx[seed_idx >= 0]].tolist()))
         ex = self._items.numbers(exclude) if len(exclude) else np.empty(0, dtype=np.int32)
         extra = len(set(ex[ex >= 0].tolist()) - set(seed_idx.tolist()))
+        table = {"pid": [0], "name": [title]}
+        known_tags: list[str] = []
+        unknown_tags = list(tags)
+        if self.has_tags:
+            tag_idx = self._items.numbers([TAG_PREFIX + t for t in tags])
+            known_tags = [t for t, i in zip(tags, tag_idx, strict=True) if i >= 0]
+            unknown_tags = [t for t, i in zip(tags, tag_idx, strict=True) if i < 0]
+            table["tags"] = [known_tags]
         queries = Playlists(
-            pd.DataFrame({"pid": [0], "name": [title]}),
+            pd.DataFrame(table),
             pd.DataFrame({"pid": [0] * len(known), "pos": range(len(known)), "track": known}),
             pd.DataFrame({"track": pd.Series(known, dtype=object)}),
         )
-        _, lists, _, seconds = self.model.recommend_idx(queries, n + extra)
-        self.last_seconds = seconds
-        row = lists[0][lists[0] >= 0]
+        ranked = self.model.rank(queries, n + extra, n_tags if self.has_tags else 0)
+        self.last_seconds = ranked.seconds
+        row = ranked.tracks[0][ranked.tracks[0] >= 0]
         if extra:
             row = row[~np.isin(row, ex)]
         row = row[:n]
+        out_tags: list[str] = []
+        if ranked.tags is not None:
+            tag_row = ranked.tags[0][ranked.tags[0] >= 0]
+            out_tags = [str(t)[len(TAG_PREFIX) :] for t in self._item_ids[tag_row].tolist()]
         return Continuation(
             tracks=self._item_ids[row].tolist(),
             scores=[float(-rank) for rank in range(1, len(row) + 1)],
-            tags=[],
+            tags=out_tags,
             unknown_tracks=unknown_tracks,
-            unknown_tags=list(tags),
-            cold_start=not known and not title,
+            unknown_tags=unknown_tags,
+            cold_start=not known and not title and not known_tags,
         )
 
     def recommend_user(self, user: ExternalId, n: int = 100, *, n_tags: int = 0) -> Any:

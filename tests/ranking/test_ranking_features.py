@@ -108,3 +108,109 @@ def test_gather_reads_sparse_entries():
     m = sp.csr_array(np.array([[0, 2, 0], [3, 0, 4]], dtype=np.float32))
     got = _gather(m, np.array([0, 1, 1, 0, 1]), np.array([1, 0, 2, 0, -1]))
     assert got.tolist() == [2, 3, 4, 0, 0]
+
+
+# Melon: genres, release dates, update dates and tags -----------------------------------------
+@pytest.fixture
+def melon_case():
+    tracks = pd.DataFrame(
+        {
+            "track": list("abcdef"),
+            "artist": list("XXYYZZ"),
+            "album": ["A1", "A2", "A3", "A3", "A4", "A4"],
+            "genres": [["G1"], ["G1", "G2"], ["G2"], ["G1"], [], ["G2", "G1"]],
+            "issue_date": [20150101, 20180601, 20200301, 0, 20100505, 20190615],
+        }
+    )
+    # playlists (songs, tags, last update): 0 = a b c [t1 t2] 2020-01-01; 1 = a d e [t1]
+    # 2020-01-11; 2 = b c f [t2] 2020-01-21; 3 = d e f [t2 t3] 2020-01-31
+    train = _playlists(
+        {0: list("abc"), 1: list("ade"), 2: list("bcf"), 3: list("def")},
+        {0: "rock", 1: "chill", 2: "party", 3: "mix"},
+        tracks,
+    )
+    train.playlists["tags"] = [["t1", "t2"], ["t1"], ["t2"], ["t2", "t3"]]
+    train.playlists["updt_date"] = pd.to_datetime(
+        ["2020-01-01", "2020-01-11", "2020-01-21", "2020-01-31"]
+    )
+    inter = playlist_interactions(train, with_tags=True, with_titles=True)
+    # query 10: seeds a, b; tags t1, t2 and zz (unknown to the model); updated 2019-12-31
+    queries = _playlists({10: list("ab")}, {10: "rock"}, tracks)
+    queries.playlists["tags"] = [["t1", "t2", "zz"]]
+    queries.playlists["updt_date"] = pd.to_datetime(["2019-12-31 23:00"])
+    items = inter.items
+    idx = {t: int(items.numbers(np.array([t], dtype=object))[0]) for t in "abcdef"}
+    # source s0: c (2.0), d (1.0); source s1: e (0.5), f (0.25)
+    top0 = np.array([[idx["c"], idx["d"]]], dtype=np.int32)
+    top1 = np.array([[idx["e"], idx["f"]]], dtype=np.int32)
+    s0 = np.array([[2.0, 1.0]], dtype=np.float32)
+    s1 = np.array([[0.5, 0.25]], dtype=np.float32)
+    history = query_history(items, queries)
+    cands = merge_candidates(
+        ["s0", "s1"], [top0, top1], [s0, s1], 10, items, history.matrix, history.users.ids
+    )
+    ctx = FeatureContext.build(train, inter.matrix, items, half_life_days=10)
+    feats = build_features(cands, queries, ctx, last_k=1)
+    frame = feats.frame()
+    frame.index = [str(items.ids[i]) for i in cands.item]
+    return frame.loc[list("cdef")], ctx, items
+
+
+def test_melon_context(melon_case):
+    _, ctx, items = melon_case
+    tags = [str(items.ids[i]) for i in np.flatnonzero(ctx.tag)]
+    assert sorted(tags) == ["tag:t1", "tag:t2", "tag:t3"]
+    # first genre: a G1, b G1, c G2, d G1, e none, f G2; entries: a 2 + b 2 + d 2 = 6 for G1,
+    # c 2 + f 2 = 4 for G2
+    genre = {
+        t: ctx.item_genre[int(items.numbers(np.array([t], dtype=object))[0])] for t in "abcdef"
+    }
+    assert genre["a"] == genre["b"] == genre["d"] >= 0 and genre["c"] == genre["f"] >= 0
+    assert genre["a"] != genre["c"] and genre["e"] == -1
+    assert ctx.genre_pop[genre["a"]] == 6 and ctx.genre_pop[genre["c"]] == 4
+    # tag and title columns have no genre or release date
+    assert (ctx.item_genre[ctx.tag] == -1).all() and (ctx.item_issue[ctx.tag] == 0).all()
+
+
+def test_melon_query_columns(melon_case):
+    frame, _, _ = melon_case
+    # seeds are songs only: a and b (the tags are not seeds); zz is not a model column
+    assert (frame["q_len"] == 2).all()
+    assert (frame["q_tags"] == 2).all()
+    assert (frame["q_title"] == 1).all()
+    # a and b are each in 2 training playlists (tag columns do not count among the seeds)
+    assert frame.loc["c", "q_pop_mean"] == pytest.approx(np.log1p(2))
+
+
+def test_melon_candidate_columns(melon_case):
+    frame, _, _ = melon_case
+    # release year: c 2020, d unknown (issue_date 0), e 2010, f 2019
+    assert frame.loc["c", "c_year"] == 2020 and frame.loc["e", "c_year"] == 2010
+    assert frame.loc["f", "c_year"] == 2019 and np.isnan(frame.loc["d", "c_year"])
+    # recency weights, newest playlist 3 (2020-01-31), half-life 10 days: playlists 0..3 are
+    # 30, 20, 10, 0 days old -> 1/8, 1/4, 1/2, 1. c: 0 + 2 = 0.625; d, e: 1 + 3 = 1.25;
+    # f: 2 + 3 = 1.5
+    assert frame["c_recent_pop"].tolist() == pytest.approx(np.log1p([0.625, 1.25, 1.25, 1.5]))
+    assert frame.loc["c", "c_pop"] == pytest.approx(np.log1p(2))
+
+
+def test_melon_pair_columns(melon_case):
+    frame, _, _ = melon_case
+    # the query was updated 2019-12-31: c (2020-03-01) is later, e (2010) and f (2019-06-15)
+    # earlier, d has no release date
+    assert frame.loc["c", "p_after_update"] == 1
+    assert frame.loc["e", "p_after_update"] == 0 and frame.loc["f", "p_after_update"] == 0
+    assert np.isnan(frame.loc["d", "p_after_update"])
+    # seeds' first genres: a G1, b G1 (G2 second, not counted); only d's first genre is G1
+    assert frame["p_same_genre"].tolist() == [0, 2, 0, 0]
+    assert frame["p_same_genre_frac"].tolist() == [0, 1, 0, 0]
+    # seeds' mean year (2015 + 2018) / 2 = 2016.5
+    assert frame.loc["c", "p_year_diff"] == pytest.approx(3.5)
+    assert frame.loc["e", "p_year_diff"] == pytest.approx(-6.5)
+    assert frame.loc["f", "p_year_diff"] == pytest.approx(2.5)
+    assert np.isnan(frame.loc["d", "p_year_diff"])
+    # p_tags = sum over t1 (playlists 0, 1: df 2) and t2 (0, 2, 3: df 3) of co-occurrence / df:
+    # c: 1/2 + 2/3; d: 1/2 + 1/3; e: 1/2 + 1/3; f: 0 + 2/3
+    assert frame["p_tags"].tolist() == pytest.approx([1 / 2 + 2 / 3, 5 / 6, 5 / 6, 2 / 3])
+    # seeds a (playlists 0, 1) and b (0, 2): c 1 + 2, d 1, e 1, f 1 (tags do not co-occur)
+    assert frame["p_co_all"].tolist() == [3, 1, 1, 1]

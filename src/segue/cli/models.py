@@ -26,7 +26,9 @@ from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender
 from segue.models.registry import MODELS
 
-ModelName = typer.Option(help=f"Model to train: {', '.join(MODELS)}, or two-stage (playlists).")
+ModelName = typer.Option(
+    help=f"Model to train: {', '.join(MODELS)}, or two-stage (MPD or Melon playlists)."
+)
 
 
 def train_model(
@@ -174,11 +176,11 @@ def register(app: typer.Typer) -> None:
         if model == "two-stage":
             from segue.cli.playlists import train_two_stage
 
-            if mpd is None:
-                raise ParameterError("--model two-stage trains on playlists: give --mpd")
+            if mpd is None and melon is None:
+                raise ParameterError("--model two-stage trains on playlists: give --mpd or --melon")
             if params:
                 raise ParameterError("--model two-stage takes its settings from --config")
-            seconds = train_two_stage(mpd, out_dir, config)
+            seconds = train_two_stage(mpd, melon, out_dir, config)
             out.print(f"trained two-stage in {seconds:.1f} s -> {out_dir}", highlight=False)
             return
         if config is not None:

@@ -178,15 +178,24 @@ def playlist_training_data(mpd: Path | None, melon: Path | None, *, titles: bool
     return playlist_interactions(playlists, with_tags=True, with_titles=titles)
 
 
-def train_two_stage(mpd: Path, out_dir: Path, config: Path | None) -> float:
-    """Fit the two-stage model on MPD playlists and save it; returns the seconds taken."""
+def train_two_stage(
+    mpd: Path | None, melon: Path | None, out_dir: Path, config: Path | None
+) -> float:
+    """Fit the two-stage model on MPD or Melon playlists and save it; returns the seconds taken."""
     import time
 
     from segue.ranking.config import load_two_stage_config
     from segue.ranking.two_stage import TwoStage
 
     model = load_two_stage_config(config) if config is not None else TwoStage()
-    playlists = load_mpd_playlists(mpd)
+    if mpd is not None:
+        playlists = load_mpd_playlists(mpd)
+    else:
+        from segue.data.readers.melon import read_melon
+
+        assert melon is not None
+        with status(f"reading {melon}"):
+            playlists = read_melon(melon_file(melon, "train.json"))
     start = time.perf_counter()
     with status("fitting the two-stage model (inner split, first stage, ranker, refit)"):
         model.fit(playlists)
@@ -250,18 +259,20 @@ def write_melon_continuations(model: Any, questions: Path, out_file: Path) -> di
     from segue.ranking.two_stage import TwoStage
     from segue.submission import write_melon_results
 
-    if isinstance(model, TwoStage):
-        raise ParameterError("the two-stage model continues MPD playlists only (not yet Melon)")
     queries = read_melon(questions, song_meta=False)
     rows: list[dict[str, Any]] = []
     with progress_bar("answering questions", queries.n_playlists, unit="playlists") as adv:
-        for batch in continue_playlists(
-            model, queries, MELON_N_SONGS, n_tags=MELON_N_TAGS, progress=adv
-        ):
-            assert batch.tags is not None
-            rows += [
-                {"id": int(pid), "songs": [int(s) for s in songs], "tags": tags}
-                for pid, songs, tags in zip(batch.pids, batch.tracks, batch.tags, strict=True)
-            ]
+        if isinstance(model, TwoStage):
+            rows = model.answer_questions(queries, MELON_N_SONGS, MELON_N_TAGS)
+            adv(len(rows))
+        else:
+            for batch in continue_playlists(
+                model, queries, MELON_N_SONGS, n_tags=MELON_N_TAGS, progress=adv
+            ):
+                assert batch.tags is not None
+                rows += [
+                    {"id": int(pid), "songs": [int(s) for s in songs], "tags": tags}
+                    for pid, songs, tags in zip(batch.pids, batch.tracks, batch.tags, strict=True)
+                ]
     write_melon_results(out_file, rows)
     return {"playlists": len(rows)}

@@ -107,6 +107,22 @@ class Playlists:
         counts = self.entries.groupby("pid", sort=False).size()
         return counts.reindex(self.playlists["pid"], fill_value=0).to_numpy(np.int64)
 
+    def dates(self) -> np.ndarray | None:
+        """When each playlist was last changed (``datetime64[s]``, NaT unknown), in table order.
+
+        From Melon's ``updt_date`` or the MPD's ``modified_at`` (Unix seconds); ``None`` when
+        the table has neither, as in the MPD challenge set and the followers sample.
+        """
+        table = self.playlists
+        if "updt_date" in table.columns:
+            values = pd.to_datetime(table["updt_date"], errors="coerce")
+        elif "modified_at" in table.columns:
+            values = pd.to_datetime(table["modified_at"], unit="s", errors="coerce")
+        else:
+            return None
+        out = values.to_numpy(dtype="datetime64[s]")
+        return None if np.isnat(out).all() else out
+
     # derived views --------------------------------------------------------------------------
     def playlist_ids(self) -> IdMap:
         """Vocabulary of playlists, in table order."""

@@ -4,8 +4,12 @@ Example (every key optional; this is the default)::
 
     n = 1000                  # merged candidates re-ranked per playlist
     per_category = 100        # inner challenge queries per category (the ranker's training)
+    folds = 1                 # inner splits with disjoint queries, pooled for the ranker
     valid_fraction = 0.2      # of those, held out for early stopping
     with_titles = true
+    task = "auto"             # "mpd", "melon" (tags as items, a tag ranker) or "auto"
+    n_tags = 100              # Melon: tag candidates per source for the tag ranker
+    fusion = true             # fit per-source weights of the candidate merge
     num_boost_round = 500
     early_stopping_rounds = 30
 
@@ -50,9 +54,13 @@ _TOP_KEYS = {
     "n",
     "n_per_source",
     "per_category",
+    "folds",
     "valid_fraction",
     "last_k",
     "with_titles",
+    "task",
+    "n_tags",
+    "fusion",
     "refit",
     "seed",
     "num_threads",

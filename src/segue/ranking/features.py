@@ -10,19 +10,30 @@ Feature groups (:func:`build_features` returns them in this order, names in ``Fe
 
 - per source ``s``: ``s__score``, ``s__rank`` (NaN where ``s`` did not retrieve the pair),
   ``s__score_rel`` (score divided by the query's best score of that source);
-  ``n_sources`` (how many sources retrieved it), ``rrf`` (reciprocal rank fusion score);
+  ``n_sources`` (how many sources retrieved it), ``rrf`` (the merge's weighted reciprocal rank
+  fusion score);
 - query: ``q_len`` (seed tracks), ``q_artists`` (distinct seed artists), ``q_title`` (title
   present), ``q_pop_mean`` / ``q_pop_min`` / ``q_pop_max`` (``log1p`` of the seeds' playlist
   counts; NaN without seeds);
 - candidate: ``c_pop`` (``log1p`` playlists holding it), ``c_occurrences`` (``log1p`` entries,
   repeats counted), ``c_artist_pop`` / ``c_album_pop`` (``log1p`` playlist-entries of its
-  artist's / album's tracks; NaN when unknown);
+  artist's / album's tracks; NaN when unknown), ``c_recent_pop`` (``log1p`` of its playlists
+  weighted by recency, where playlists have dates: see :func:`recent_popularity`), ``c_year``
+  (release year, Melon ``issue_date``; NaN when unknown);
 - pair: ``p_same_artist`` / ``p_same_album`` (seed tracks sharing them) and
   ``p_same_artist_frac`` (the same over ``q_len``), ``p_co_last`` (sum over the last
   ``last_k`` seeds of the training playlists holding both), ``p_co_last_rel`` (that over the
   candidate's playlist count), ``p_co_all`` (the same over all seeds), ``p_title_words``
   (``sum_w P(candidate | title word w)`` over the query's title words), ``p_title_exact``
-  (``P(candidate | whole normalised title)``).
+  (``P(candidate | whole normalised title)``), ``p_tags`` (``sum_t P(candidate | tag t)`` over
+  the query's given tags, Melon); ``p_same_genre`` / ``p_same_genre_frac`` (seed songs of the
+  candidate's first genre), ``p_year_diff`` (its release year minus the seeds' mean year),
+  ``p_after_update`` (1 when it was released after the query playlist was last updated, which
+  a real playlist cannot hold; NaN when either date is unknown).
+
+Query columns also count the given tags (``q_tags``). Columns a dataset has no data for (genres
+and dates on the MPD sample) are NaN or constant, which LightGBM ignores. The same features
+rank tag candidates (Melon's tag ranker): track-only columns are then missing.
 
 Co-occurrence with a set of tracks is ``profile @ M`` where ``profile = seeds @ M.T`` counts, per
 training playlist, how many of the tracks it holds: computed as ``M.T @ profile.T`` (sparse times
@@ -37,12 +48,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from segue.continuation import tag_columns
 from segue.data.playlists import Playlists
 from segue.data.titles import TITLE_PREFIX, WHOLE_TITLE_PREFIX
 from segue.data.vocab import IdMap
 from segue.ranking.candidates import RRF_K, CandidateSet
 
-__all__ = ["FeatureContext", "FeatureMatrix", "build_features"]
+__all__ = ["FeatureContext", "FeatureMatrix", "build_features", "recent_popularity"]
 
 QUERY_BATCH = 128
 """Queries whose co-occurrence columns are computed at once (``n_items * 128`` floats)."""
@@ -51,6 +63,45 @@ QUERY_BATCH = 128
 def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     return codes.astype(np.int32), len(uniques)
+
+
+def recent_popularity(
+    train: Playlists, matrix: sp.csr_array, half_life_days: float | None
+) -> np.ndarray:
+    """Playlists holding each item, each weighted ``0.5 ** (age / half_life_days)``.
+
+    ``age`` is how long before the newest training playlist a playlist was last changed
+    (:meth:`Playlists.dates`); a playlist without a date weighs nothing. ``half_life_days``
+    ``None``, or no dates at all, gives the plain playlist count. ``matrix`` rows follow
+    ``train.playlists``.
+    """
+    matrix = sp.csr_array(matrix)
+    dates = train.dates()
+    if half_life_days is None or dates is None:
+        return np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float32)
+    known = ~np.isnat(dates)
+    age = np.zeros(len(dates))
+    age[known] = (dates[known].max() - dates[known]) / np.timedelta64(1, "D")
+    weight = np.where(known, 0.5 ** (age / half_life_days), 0.0)
+    binary = sp.csr_array((np.ones_like(matrix.data), matrix.indices, matrix.indptr), matrix.shape)
+    return np.asarray(binary.T @ weight, dtype=np.float32)
+
+
+def _ymd(dates: np.ndarray) -> np.ndarray:
+    """``yyyymmdd`` integers of ``datetime64`` values (0 for NaT)."""
+    out = np.zeros(len(dates), dtype=np.int64)
+    known = ~np.isnat(dates)
+    days = dates[known].astype("datetime64[D]")
+    years = days.astype("datetime64[Y]")
+    months = days.astype("datetime64[M]")
+    out[known] = (
+        (years.astype(np.int64) + 1970) * 10000
+        + (months - years).astype(np.int64) * 100
+        + 100
+        + (days - months).astype(np.int64)
+        + 1
+    )
+    return out
 
 
 @dataclass
@@ -70,8 +121,14 @@ class FeatureContext:
         Artist / album code of each item, ``-1`` when unknown or not a track (int32).
     artist_pop, album_pop
         Entries per artist / album code (float32).
-    title_word, title_whole
-        Boolean masks of the title-word and whole-title columns.
+    title_word, title_whole, tag
+        Boolean masks of the title-word, whole-title and tag columns.
+    item_recent_pop
+        Recency-weighted playlist count (:func:`recent_popularity`; ``item_pop`` without dates).
+    item_genre, genre_pop
+        First genre code of each item (``-1``: unknown) and entries per genre code.
+    item_issue
+        Release date as ``yyyymmdd`` (int64, ``0``: unknown; months and days may be ``00``).
     """
 
     matrix: sp.csr_array
@@ -83,10 +140,26 @@ class FeatureContext:
     album_pop: np.ndarray
     title_word: np.ndarray
     title_whole: np.ndarray
+    tag: np.ndarray
+    item_recent_pop: np.ndarray
+    item_genre: np.ndarray
+    genre_pop: np.ndarray
+    item_issue: np.ndarray
 
     @classmethod
-    def build(cls, train: Playlists, matrix: sp.csr_array, items: IdMap) -> FeatureContext:
-        """From the training playlists and the models' ``(playlists x items)`` matrix."""
+    def build(
+        cls,
+        train: Playlists,
+        matrix: sp.csr_array,
+        items: IdMap,
+        *,
+        half_life_days: float | None = None,
+    ) -> FeatureContext:
+        """From the training playlists and the models' ``(playlists x items)`` matrix.
+
+        ``matrix`` rows follow ``train.playlists``; ``half_life_days`` is for
+        :func:`recent_popularity`.
+        """
         matrix = sp.csr_array(matrix, dtype=np.float32)
         n_items = len(items)
         item_pop = np.bincount(matrix.indices, minlength=n_items).astype(np.float32)
@@ -96,11 +169,14 @@ class FeatureContext:
         t_idx = items.numbers(tracks["track"].to_numpy(dtype=object), missing="negative")
         known = t_idx >= 0
         arrays = {}
-        for col in ("artist", "album"):
+        for col in ("artist", "album", "genre"):
             code_of = np.full(n_items, -1, dtype=np.int32)
             n_codes = 0
-            if col in tracks.columns:
-                codes, n_codes = _codes(tracks[col])
+            values = tracks[col] if col in tracks.columns else None
+            if col == "genre" and "genres" in tracks.columns:  # Melon: a list, main one first
+                values = tracks["genres"].str[0]
+            if values is not None:
+                codes, n_codes = _codes(values)
                 code_of[t_idx[known]] = codes[known]
             has = code_of >= 0
             pop = np.bincount(code_of[has], weights=item_occ[has], minlength=n_codes)
@@ -112,6 +188,12 @@ class FeatureContext:
         whole = np.fromiter(
             (isinstance(i, str) and i.startswith(WHOLE_TITLE_PREFIX) for i in ids), bool, n_items
         )
+        tag = np.zeros(n_items, dtype=bool)
+        tag[tag_columns(items)] = True
+        issue = np.zeros(n_items, dtype=np.int64)
+        if "issue_date" in tracks.columns:
+            raw = pd.to_numeric(tracks["issue_date"], errors="coerce").fillna(0)
+            issue[t_idx[known]] = raw.to_numpy(np.int64)[known]
         return cls(
             matrix=matrix,
             item_pop=item_pop,
@@ -122,6 +204,11 @@ class FeatureContext:
             album_pop=arrays["album"][1],
             title_word=word,
             title_whole=whole,
+            tag=tag,
+            item_recent_pop=recent_popularity(train, matrix, half_life_days),
+            item_genre=arrays["genre"][0],
+            genre_pop=arrays["genre"][1],
+            item_issue=issue,
         )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -138,6 +225,11 @@ class FeatureContext:
             "album_pop",
             "title_word",
             "title_whole",
+            "tag",
+            "item_recent_pop",
+            "item_genre",
+            "genre_pop",
+            "item_issue",
         ):
             out[name] = getattr(self, name)
         return out
@@ -222,6 +314,22 @@ def _last_seeds(queries: Playlists, items: IdMap, pids: np.ndarray, last_k: int)
     return m
 
 
+def _after_update(
+    queries: Playlists, pids: np.ndarray, issue: np.ndarray, q: np.ndarray, it: np.ndarray
+) -> np.ndarray:
+    """1 where the candidate was released after its query was last updated (NaN: unknown)."""
+    out = np.full(len(q), np.nan, dtype=np.float32)
+    dates = queries.dates()
+    if dates is None:
+        return out
+    by_pid = pd.Series(_ymd(dates), index=queries.playlists["pid"].to_numpy())
+    updated = by_pid[~by_pid.index.duplicated()].reindex(pids).fillna(0).to_numpy(np.int64)
+    released = issue[it]
+    known = (updated[q] > 0) & (released > 0)
+    out[known] = released[known] > updated[q][known]
+    return out
+
+
 def _row_stats(m: sp.csr_array, values: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per row of binary ``m``: mean, min and max of ``values`` over its columns (NaN if none)."""
     n = m.shape[0]
@@ -259,7 +367,7 @@ def build_features(
     n_q = len(candidates.pids)
     hist = sp.csr_array(candidates.history, dtype=np.float32)
     ctx = context
-    is_track = ~(ctx.title_word | ctx.title_whole)
+    is_track = ~(ctx.title_word | ctx.title_whole | ctx.tag)
     cols: dict[str, np.ndarray] = {}
 
     # per-source columns
@@ -273,7 +381,8 @@ def build_features(
         with np.errstate(invalid="ignore", divide="ignore"):
             cols[f"{name}__score_rel"] = score / best[q]
     cols["n_sources"] = np.sum(~np.isnan(candidates.rank), axis=1).astype(np.float32)
-    cols["rrf"] = np.nansum(1.0 / (RRF_K + candidates.rank), axis=1)
+    weights = np.ones(len(candidates.sources)) if candidates.weights is None else candidates.weights
+    cols["rrf"] = np.nansum(weights / (RRF_K + candidates.rank), axis=1).astype(np.float32)
 
     # query columns
     seeds = sp.csr_array(hist[:, np.flatnonzero(is_track)])
@@ -300,9 +409,11 @@ def build_features(
         np.float32
     )
     mean, lo, hi = _row_stats(seeds, np.log1p(ctx.item_pop))
+    q_tags = np.diff(sp.csr_array(hist[:, np.flatnonzero(ctx.tag)]).indptr).astype(np.float32)
     cols["q_len"] = q_len[q]
     cols["q_artists"] = q_artists[q]
     cols["q_title"] = q_title[q]
+    cols["q_tags"] = q_tags[q]
     cols["q_pop_mean"], cols["q_pop_min"], cols["q_pop_max"] = mean[q], lo[q], hi[q]
 
     # candidate columns
@@ -315,6 +426,9 @@ def build_features(
         cols["c_album_pop"] = np.where(alb >= 0, alb_pop, np.nan)
     else:
         cols["c_album_pop"] = np.full(len(q), np.nan, np.float32)
+    cols["c_recent_pop"] = np.log1p(ctx.item_recent_pop[it])
+    year = np.where(ctx.item_issue >= 10000, ctx.item_issue // 10000, np.nan).astype(np.float32)
+    cols["c_year"] = year[it]
 
     # pair columns: artist and album overlap
     cols["p_same_artist"] = _gather(art_counts, q, art)
@@ -331,6 +445,26 @@ def build_features(
     )
     alb_counts.sum_duplicates()
     cols["p_same_album"] = _gather(alb_counts, q, alb)
+    seed_gen = ctx.item_genre[seeds.indices]
+    gen_counts = sp.csr_array(
+        (
+            np.ones(int((seed_gen >= 0).sum()), np.float32),
+            (seed_rows[seed_gen >= 0], seed_gen[seed_gen >= 0]),
+        ),
+        shape=(n_q, max(int(ctx.genre_pop.shape[0]), 1)),
+    )
+    gen_counts.sum_duplicates()
+    cols["p_same_genre"] = _gather(gen_counts, q, ctx.item_genre[it])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cols["p_same_genre_frac"] = np.where(q_len[q] > 0, cols["p_same_genre"] / q_len[q], 0.0)
+    seed_year = year[seeds.indices]
+    dated = np.isfinite(seed_year)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_year = np.bincount(
+            seed_rows[dated], weights=seed_year[dated], minlength=n_q
+        ) / np.bincount(seed_rows[dated], minlength=n_q)
+    cols["p_year_diff"] = year[it] - mean_year[q]
+    cols["p_after_update"] = _after_update(queries, candidates.pids, ctx.item_issue, q, it)
 
     # pair columns: co-occurrence through the training playlists
     m = ctx.matrix
@@ -339,13 +473,15 @@ def build_features(
     df = np.maximum(ctx.item_pop, 1.0)
     word_w = sp.csr_array(hist.multiply((ctx.title_word / df)[None, :]))
     whole_w = sp.csr_array(hist.multiply((ctx.title_whole / df)[None, :]))
-    profiles = [sp.csr_array(x @ m_t) for x in (last, seeds, word_w, whole_w)]
-    co_last, co_all, title_words, title_exact = _cooccurrence(profiles, m_t, q, it)
+    tag_w = sp.csr_array(hist.multiply((ctx.tag / df)[None, :]))
+    profiles = [sp.csr_array(x @ m_t) for x in (last, seeds, word_w, whole_w, tag_w)]
+    co_last, co_all, title_words, title_exact, tags = _cooccurrence(profiles, m_t, q, it)
     cols["p_co_last"] = co_last
     cols["p_co_last_rel"] = co_last / df[it]
     cols["p_co_all"] = co_all
     cols["p_title_words"] = title_words
     cols["p_title_exact"] = title_exact
+    cols["p_tags"] = tags
 
     names = list(cols)
     values = np.empty((len(q), len(names)), dtype=np.float32)

@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segue.data.melon_split import make_questions, question_type
 from segue.data.mpd_split import CATEGORIES, ChallengeCategory
 from segue.data.playlists import Playlists
+from segue.data.readers.melon import melon_playlists
 from segue.data.titles import normalize_title
 from segue.exceptions import ParameterError
 
-__all__ = ["InnerSplit", "inner_split"]
+__all__ = ["InnerSplit", "inner_split", "inner_split_melon"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,18 @@ class InnerSplit:
     answers
         ``{pid: [held-out track, ...]}`` in playlist order, only tracks present in ``train``.
     categories
-        ``pid -> category number`` (1 to 10), in the order of ``queries``.
+        ``pid -> category``, in the order of ``queries``: the challenge category number (1 to
+        10) for the MPD, the question type (:func:`~segue.data.melon_split.question_type`)
+        for Melon.
+    tag_answers
+        Melon only: ``{pid: [held-out tag, ...]}``, only tags present in ``train``.
     """
 
     train: Playlists
     queries: Playlists
     answers: dict[Any, list[Any]]
     categories: pd.Series
+    tag_answers: dict[Any, list[Any]] | None = None
 
 
 def _titled(names: pd.Series) -> np.ndarray:
@@ -63,6 +70,7 @@ def inner_split(
     *,
     seed: int = 0,
     categories: tuple[ChallengeCategory, ...] = CATEGORIES,
+    exclude: np.ndarray | None = None,
 ) -> InnerSplit:
     """Carve challenge-style queries out of ``playlists`` (see the module docstring).
 
@@ -76,6 +84,9 @@ def inner_split(
         Seed of the random keys and of the random seed positions.
     categories
         The categories to fill (default: the challenge's ten).
+    exclude
+        Playlist ids never made queries (they stay in ``train``): the queries of earlier
+        folds, so that folds ask disjoint questions.
 
     Returns
     -------
@@ -96,11 +107,12 @@ def inner_split(
         for c in categories
     }
     taken = np.zeros(len(pids), dtype=bool)
+    barred = np.zeros(len(pids), dtype=bool) if exclude is None else np.isin(pids, exclude)
     chosen: dict[int, np.ndarray] = {}
     for c in sorted(categories, key=lambda c: (len(eligible[c.number]), c.number)):
         idx = eligible[c.number]
         idx = idx[np.argsort(keys[idx], kind="stable")]
-        idx = idx[~taken[idx]][:per_category]
+        idx = idx[~taken[idx] & ~barred[idx]][:per_category]
         taken[idx] = True
         chosen[c.number] = idx
 
@@ -156,4 +168,90 @@ def inner_split(
         queries=queries,
         answers=answers,
         categories=pd.Series(cats, name="category", dtype=np.int64),
+    )
+
+
+def _melon_records(playlists: Playlists, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Melon playlist records (as in ``train.json``) of the playlists at ``rows``."""
+    table = playlists.playlists.iloc[rows]
+    pids = table["pid"].to_numpy()
+    entries = playlists.entries
+    entries = entries[entries["pid"].isin(pids)].sort_values(["pid", "pos"], kind="stable")
+    songs = entries.groupby("pid", sort=False)["track"].agg(list).to_dict()
+    tags = table["tags"] if "tags" in table.columns else pd.Series([[]] * len(table))
+    dates = table["updt_date"] if "updt_date" in table.columns else pd.Series([None] * len(table))
+    return [
+        {
+            "id": pid,
+            "plylst_title": "" if not isinstance(name, str) else name,
+            "songs": songs.get(pid, []),
+            "tags": list(tag_list) if isinstance(tag_list, list | np.ndarray) else [],
+            "updt_date": None if pd.isna(date) else str(pd.Timestamp(date)),
+        }
+        for pid, name, tag_list, date in zip(pids.tolist(), table["name"], tags, dates, strict=True)
+    ]
+
+
+def inner_split_melon(
+    playlists: Playlists,
+    n_questions: int,
+    *,
+    seed: int = 0,
+    mode: str = "baseline",
+    exclude: np.ndarray | None = None,
+) -> InnerSplit:
+    """Melon-style questions carved out of training playlists (the official masking rules).
+
+    ``n_questions`` playlists (at most a quarter of them) are drawn at random, turned into
+    questions by :func:`~segue.data.melon_split.make_questions` (the question-type mix of
+    ``mode``, half of a shown column kept) and leave training. Hidden songs and tags that no
+    remaining playlist holds are dropped from the answers; a question left with neither is
+    dropped. Queries are read back through the Melon reader's record path, so they look exactly
+    like a question file (``pos`` from 0, ``name`` the possibly blanked title). Playlists whose
+    ids are in ``exclude`` are never questions (as in :func:`inner_split`).
+    """
+    if n_questions < 1:
+        raise ParameterError(f"n_questions must be at least 1, got {n_questions}")
+    rng = np.random.default_rng(seed)
+    table = playlists.playlists
+    n = len(table)
+    order = rng.permutation(n)
+    if exclude is not None:
+        order = order[~np.isin(table["pid"].to_numpy()[order], exclude)]
+    take = np.sort(order[: min(n_questions, n // 4)])
+    taken = np.zeros(n, dtype=bool)
+    taken[take] = True
+    questions, hidden, _ = make_questions(_melon_records(playlists, take), mode=mode, seed=rng)
+
+    entries = playlists.entries
+    train_table = table[~taken].reset_index(drop=True)
+    train = Playlists(
+        playlists=train_table,
+        entries=entries[entries["pid"].isin(train_table["pid"])].reset_index(drop=True),
+        tracks=playlists.tracks,
+    )
+    known_songs = set(train.entries["track"].unique().tolist())
+    known_tags = (
+        set(train_table["tags"].explode().dropna().tolist())
+        if "tags" in train_table.columns
+        else set()
+    )
+    kept, answers, tag_answers, cats = [], {}, {}, {}
+    for question, answer in zip(questions, hidden, strict=True):
+        songs = [t for t in answer["songs"] if t in known_songs]
+        tags = [t for t in answer["tags"] if t in known_tags]
+        if not songs and not tags:
+            continue
+        pid = question["id"]
+        kept.append(question)
+        answers[pid] = songs
+        tag_answers[pid] = tags
+        cats[pid] = question_type(question)
+    queries = melon_playlists(kept, playlists.tracks)
+    return InnerSplit(
+        train=train,
+        queries=queries,
+        answers=answers,
+        categories=pd.Series(cats, name="category", dtype=object),
+        tag_answers=tag_answers,
     )

@@ -73,6 +73,7 @@ __all__ = [
     "PLAYLIST_FIELDS",
     "SONG_META_FIELDS",
     "load_melon_json",
+    "melon_playlists",
     "read_genres",
     "read_melon",
     "read_song_meta",
@@ -305,6 +306,19 @@ def read_melon(path: PathLike, *, song_meta: PathLike | Literal[False] | None = 
     """
     path = Path(path)
     data = load_melon_json(path)
+    meta_path = _song_meta_path(path, song_meta)
+    meta = read_song_meta(meta_path) if meta_path is not None else None
+    return melon_playlists(data, meta)
+
+
+def melon_playlists(data: Sequence[dict[str, Any]], song_meta: pd.DataFrame | None) -> Playlists:
+    """:class:`Playlists` from checked Melon playlist records (as :func:`read_melon` returns).
+
+    ``song_meta`` is a song table as :func:`read_song_meta` returns (``None``: empty metadata);
+    songs the playlists name that it lacks are appended with empty metadata. Records built in
+    memory (the two-stage model's inner questions) go through here too, so they look exactly
+    like a question file read from disk.
+    """
     n = len(data)
     pids = np.fromiter((record["id"] for record in data), dtype=np.int64, count=n)
     songs = [record["songs"] for record in data]
@@ -331,8 +345,7 @@ def read_melon(path: PathLike, *, song_meta: PathLike | Literal[False] | None = 
         }
     )
 
-    meta_path = _song_meta_path(path, song_meta)
-    meta = read_song_meta(meta_path) if meta_path is not None else _empty_tracks()
+    meta = song_meta if song_meta is not None else _empty_tracks()
     extra = _unknown_tracks(tracks, meta["track"].to_numpy(dtype=np.int64))
     if extra.size:
         meta = pd.concat([meta, _empty_tracks(extra)], ignore_index=True)
