@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) bench/cf_speed.py
 	$(PY) bench/service_latency.py
 	$(PY) bench/two_stage.py
+	$(PY) bench/two_stage_melon.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

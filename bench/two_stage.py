@@ -114,6 +114,11 @@ def run(args: argparse.Namespace, split: Path) -> int:
     fit_seconds = time.perf_counter() - start
     assert model.ranker_ is not None
 
+    weights = model.fusion_weights_
+    if weights is not None:
+        print(f"fusion weights {dict(zip(model.models_, weights.tolist(), strict=True))}")
+    print(f"cold start: half-life {model.cold_half_life_} days; inner recall@100 per choice:")
+    print({k: round(v, 4) for k, v in model.cold_scores_.items()})
     print("\n== inner split: merged candidate recall (training queries, for reference)")
     print(model.inner_recall_.round(3).to_string())
 

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace, val: Path) -> int:
     model.fit(train)
     fit_seconds = time.perf_counter() - start
     assert model.ranker_ is not None and model.tag_ranker_ is not None
-    print(f"fusion weights {dict(zip(model.models_, model.fusion_weights_, strict=True))}")
+    weights = model.fusion_weights_.tolist()
+    print(f"fusion weights {dict(zip(model.models_, weights, strict=True))}")
     print(f"cold start: half-life {model.cold_half_life_} days; inner recall@100 per choice:")
     print({k: round(v, 4) for k, v in model.cold_scores_.items()})
     print("\n== inner questions: candidate recall (songs)")

@@ -74,3 +74,13 @@ def test_deterministic_per_seed():
 def test_bad_per_category():
     with pytest.raises(ParameterError):
         inner_split(_playlists(20), 0)
+
+
+def test_excluded_playlists_are_never_asked_but_stay_in_training():
+    source = _playlists()
+    first = inner_split(source, per_category=8, seed=0)
+    asked = first.queries.playlists["pid"].to_numpy()
+    second = inner_split(source, per_category=8, seed=1, exclude=asked)
+    again = second.queries.playlists["pid"].to_numpy()
+    assert len(again) and not set(again) & set(asked)  # folds ask disjoint questions
+    assert set(asked) <= set(second.train.playlists["pid"])

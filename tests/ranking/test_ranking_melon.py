@@ -148,7 +148,7 @@ def trained(melon_train):
         "wrmf": WRMF(factors=32, iterations=8),
         "pop": MostPopular(),
     }
-    model = TwoStage(first, n=200, per_category=50, num_boost_round=100, num_threads=1)
+    model = TwoStage(first, n=200, per_category=50, folds=1, num_boost_round=100, num_threads=1)
     model.fit(outer.train)
     return model, outer
 
@@ -271,3 +271,42 @@ def test_save_load_round_trip(trained, tmp_path):
     assert loaded.answer_questions(outer.queries, 100, 10) == model.answer_questions(
         outer.queries, 100, 10
     )
+
+
+def test_served_like_answered(trained):
+    """The service's one-query path gives the batch answer: same songs, same tags.
+
+    A request carries no update date, so the batch questions are asked without theirs too.
+    """
+    from segue.serving import TwoStageContinuer
+
+    model, outer = trained
+    served = TwoStageContinuer(model)
+    assert served.has_tags
+    undated = Playlists(
+        playlists=outer.queries.playlists.drop(columns=["updt_date"]),
+        entries=outer.queries.entries,
+        tracks=outer.queries.tracks,
+    )
+    table = undated.playlists.head(5)
+    seeds = undated.track_lists()
+    batch = {a["id"]: a for a in model.answer_questions(undated, 100, 10)}
+    for pid, title, tags in zip(table["pid"], table["name"], table["tags"], strict=True):
+        got = served.continue_playlist(
+            seeds.get(pid, []), title=title or None, tags=list(tags), n=100, n_tags=10
+        )
+        assert got.tracks == batch[int(pid)]["songs"]
+        assert got.tags == batch[int(pid)]["tags"]
+        assert got.unknown_tags == []
+    unknown = served.continue_playlist([], tags=["no such tag"], n=10, n_tags=3)
+    assert unknown.unknown_tags == ["no such tag"] and unknown.cold_start
+    assert len(unknown.tags) == 3
+
+
+def test_inner_split_melon_excludes(melon_train):
+    first = inner_split_melon(melon_train, 100, seed=0)
+    asked = first.queries.playlists["pid"].to_numpy()
+    second = inner_split_melon(melon_train, 100, seed=1, exclude=asked)
+    again = second.queries.playlists["pid"].to_numpy()
+    assert len(again) and not set(again) & set(asked)
+    assert set(asked) <= set(second.train.playlists["pid"])

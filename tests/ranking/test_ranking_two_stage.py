@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
         "wrmf": WRMF(factors=32, iterations=8),
         "pop": MostPopular(),
     }
-    model = TwoStage(first, n=200, per_category=40, num_boost_round=150, num_threads=2)
+    model = TwoStage(first, n=200, per_category=40, folds=1, num_boost_round=150, num_threads=2)
     model.fit(outer.train)
     return model, outer
 

@@ -4,7 +4,7 @@ Example (every key optional; this is the default)::
 
     n = 1000                  # merged candidates re-ranked per playlist
     per_category = 100        # inner challenge queries per category (the ranker's training)
-    folds = 1                 # inner splits with disjoint queries, pooled for the ranker
+    folds = 3                 # inner splits with disjoint queries, pooled for the ranker
     valid_fraction = 0.2      # of those, held out for early stopping
     with_titles = true
     task = "auto"             # "mpd", "melon" (tags as items, a tag ranker) or "auto"

@@ -190,7 +190,7 @@ class TwoStage:
         n: int = 1000,
         n_per_source: int | None = None,
         per_category: int = 100,
-        folds: int = 1,
+        folds: int = 3,
         valid_fraction: float = 0.2,
         last_k: int = 5,
         with_titles: bool = True,
