@@ -5,10 +5,11 @@ different kind of playlist; a learning-to-rank model over their merged candidate
 features none of them sees (artist and album overlap, recency of co-occurrence, title words),
 is the design that won the RecSys Challenge 2018. Modules, in pipeline order:
 
-- :mod:`segue.ranking.inner_split`: challenge-style queries carved out of training playlists,
-  so the ranker never learns from evaluation answers;
-- :mod:`segue.ranking.candidates`: per-source top-N, merged and de-duplicated;
+- :mod:`segue.ranking.inner_split`: challenge-style queries (MPD categories, Melon question
+  types) carved out of training playlists, so the ranker never learns from evaluation answers;
+- :mod:`segue.ranking.candidates`: per-source top-N, merged by fitted weighted rank fusion;
 - :mod:`segue.ranking.features`: vectorised (query, candidate) features;
 - :mod:`segue.ranking.lambdarank`: the LightGBM lambdarank ranker;
-- :mod:`segue.ranking.two_stage`: the whole model, fit / continue / save / load.
+- :mod:`segue.ranking.two_stage`: the whole model (songs, Melon's tags, cold start), fit /
+  continue / save / load.
 """
