@@ -17,7 +17,7 @@ its title, through whatever model was trained; title columns are never returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +38,18 @@ __all__ = [
     "continue_playlists",
     "playlist_interactions",
     "tag_columns",
+    "tag_names",
     "title_columns",
     "track_columns",
 ]
 
 TAG_PREFIX = "tag:"
+
+
+def tag_names(ids: Iterable[Any]) -> list[str]:
+    """The tags of ``tag:`` item ids, prefix dropped: what a Melon answer or response lists."""
+    cut = len(TAG_PREFIX)
+    return [str(i)[cut:] for i in ids]
 
 
 def _tag_pairs(playlists: Playlists) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +195,7 @@ def continue_playlists(
             tags = None
             if n_tags:
                 tag_items, _ = topk(raw, n_tags, exclude=rows, allow=tag_idx)
-                tags = [[str(t)[len(TAG_PREFIX) :] for t in item_ids[r[r >= 0]]] for r in tag_items]
+                tags = [tag_names(item_ids[r[r >= 0]]) for r in tag_items]
         yield ContinuationBatch(
             pids=pids[start:stop],
             tracks=[item_ids[r[r >= 0]].tolist() for r in items],

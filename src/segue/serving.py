@@ -36,7 +36,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from segue.continuation import TAG_PREFIX, tag_columns, title_columns, track_columns
+from segue.continuation import (
+    TAG_PREFIX,
+    tag_columns,
+    tag_names,
+    title_columns,
+    track_columns,
+)
 from segue.data.interactions import take_rows
 from segue.data.titles import TITLE_PREFIX, WHOLE_TITLE_PREFIX, normalize_title
 from segue.data.vocab import IdMap
@@ -104,6 +110,13 @@ def _other_type(value: Any) -> Any:
     return None
 
 
+def _check_sizes(n: int, n_tags: int) -> None:
+    if n < 1:
+        raise ParameterError(f"n must be at least 1, got {n}")
+    if n_tags < 0:
+        raise ParameterError(f"n_tags must be at least 0, got {n_tags}")
+
+
 class _Vocabulary:
     """Fast id -> index lookups for one IdMap, with the other-type retry of the module docs."""
 
@@ -133,6 +146,12 @@ class _Vocabulary:
                 alt[:] = [v for _, v in retry]
                 idx[[i for i, _ in retry]] = self.map.numbers(alt, missing="negative")
         return idx
+
+
+def _tag_numbers(items: _Vocabulary, tags: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Column indices of seed tags (``-1``: unknown to the model) and the unknown tags."""
+    idx = items.numbers([TAG_PREFIX + t for t in tags])
+    return idx, [t for t, i in zip(tags, idx, strict=True) if i < 0]
 
 
 def _json_ids(ids: IdMap) -> np.ndarray:
@@ -209,21 +228,13 @@ class Continuer:
         Continuation
             The same tracks, scores and tags as ``continue_playlists`` for these seeds.
         """
-        if n < 1:
-            raise ParameterError(f"n must be at least 1, got {n}")
-        if n_tags < 0:
-            raise ParameterError(f"n_tags must be at least 0, got {n_tags}")
+        _check_sizes(n, n_tags)
         seed_idx = self._items.numbers(tracks)
         unknown_tracks = [t for t, i in zip(tracks, seed_idx, strict=True) if i < 0]
-        unknown_tags: list[str] = []
+        unknown_tags = list(tags)
         if self.has_tags and len(tags):
-            tag_idx = self.model.items_.numbers(
-                np.array([TAG_PREFIX + t for t in tags], dtype=object), missing="negative"
-            )
-            unknown_tags = [t for t, i in zip(tags, tag_idx, strict=True) if i < 0]
+            tag_idx, unknown_tags = _tag_numbers(self._items, tags)
             seed_idx = np.concatenate([seed_idx, tag_idx])
-        else:
-            unknown_tags = list(tags)
         if self.uses_title and title:
             seed_idx = np.concatenate([seed_idx, self._title_idx(title)])
         row = _row(seed_idx, self.n_items)
@@ -308,7 +319,7 @@ class Continuer:
             if n_tags:
                 tag_items, _ = topk(raw, n_tags, exclude=row, allow=self.tag_idx)
                 got = tag_items[0][tag_items[0] >= 0]
-                tag_list = [str(t)[len(TAG_PREFIX) :] for t in self._item_ids[got]]
+                tag_list = tag_names(self._item_ids[got])
         keep = items[0] >= 0
         return (
             self._item_ids[items[0][keep]].tolist(),
@@ -360,10 +371,7 @@ class TwoStageContinuer:
 
         from segue.data.playlists import Playlists
 
-        if n < 1:
-            raise ParameterError(f"n must be at least 1, got {n}")
-        if n_tags < 0:
-            raise ParameterError(f"n_tags must be at least 0, got {n_tags}")
+        _check_sizes(n, n_tags)
         seed_idx = self._items.numbers(tracks)
         unknown_tracks = [t for t, i in zip(tracks, seed_idx, strict=True) if i < 0]
         known = list(dict.fromkeys(self._item_ids[seed_idx[seed_idx >= 0]].tolist()))
@@ -373,9 +381,8 @@ class TwoStageContinuer:
         known_tags: list[str] = []
         unknown_tags = list(tags)
         if self.has_tags:
-            tag_idx = self._items.numbers([TAG_PREFIX + t for t in tags])
+            tag_idx, unknown_tags = _tag_numbers(self._items, tags)
             known_tags = [t for t, i in zip(tags, tag_idx, strict=True) if i >= 0]
-            unknown_tags = [t for t, i in zip(tags, tag_idx, strict=True) if i < 0]
             table["tags"] = [known_tags]
         queries = Playlists(
             pd.DataFrame(table),
@@ -391,7 +398,7 @@ class TwoStageContinuer:
         out_tags: list[str] = []
         if ranked.tags is not None:
             tag_row = ranked.tags[0][ranked.tags[0] >= 0]
-            out_tags = [str(t)[len(TAG_PREFIX) :] for t in self._item_ids[tag_row].tolist()]
+            out_tags = tag_names(self._item_ids[tag_row])
         return Continuation(
             tracks=self._item_ids[row].tolist(),
             scores=[float(-rank) for rank in range(1, len(row) + 1)],

@@ -46,7 +46,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from segue._atomic import atomic_dir
-from segue.continuation import TAG_PREFIX, playlist_interactions, tag_columns, track_columns
+from segue.continuation import (
+    TAG_PREFIX,
+    playlist_interactions,
+    tag_columns,
+    tag_names,
+    track_columns,
+)
 from segue.data.playlists import Playlists
 from segue.exceptions import NotFittedError, ParameterError
 from segue.models.base import BaseRecommender
@@ -494,15 +500,15 @@ class TwoStage:
         seconds: dict[str, float],
         prefix: str = "",
     ) -> np.ndarray:
-        """The ``n`` best of ``cands`` by ``ranker`` (first ``n_rerank`` re-ranked), per query.
+        """The ``n`` best of ``cands`` by ``ranker`` (its first ``cands.n`` re-ranked), per query.
 
         A query with nothing known (no seed, tag or title column) gets the cold-start list of
-        the ``allow`` columns instead. Adds ``features`` and ``ranker`` times to ``seconds``.
+        the ``allow`` columns instead. Adds ``features`` and ``ranker`` times (named with
+        ``prefix``) to ``seconds``.
         """
         assert self.context_ is not None
         start = time.perf_counter()
-        n_rerank = self.n_tags if prefix else self.n
-        top = cands.positions() <= n_rerank
+        top = cands.positions() <= cands.n  # the merged cut made at retrieval
         feats = build_features(cands.take(top), queries, self.context_, last_k=self.last_k)
         seconds[f"{prefix}features"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -575,12 +581,11 @@ class TwoStage:
         pids, lists, tags = ranked.pids, ranked.tracks, ranked.tags
         assert tags is not None
         ids = self.items_.ids
-        cut = len(TAG_PREFIX)
         return [
             {
                 "id": pid,
                 "songs": ids[songs[songs >= 0]].tolist(),
-                "tags": [str(t)[cut:] for t in ids[row[row >= 0]]],
+                "tags": tag_names(ids[row[row >= 0]]),
             }
             for pid, songs, row in zip(pids.tolist(), lists, tags, strict=True)
         ]
