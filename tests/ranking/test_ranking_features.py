@@ -214,3 +214,125 @@ def test_melon_pair_columns(melon_case):
     assert frame["p_tags"].tolist() == pytest.approx([1 / 2 + 2 / 3, 5 / 6, 5 / 6, 2 / 3])
     # seeds a (playlists 0, 1) and b (0, 2): c 1 + 2, d 1, e 1, f 1 (tags do not co-occur)
     assert frame["p_co_all"].tolist() == [3, 1, 1, 1]
+
+
+# Melon without song_meta.json: every feature is defined (issue 13, item 2) -------------------
+def _melon_without_metadata() -> tuple:
+    from segue.data.readers.melon import melon_playlists
+
+    # 4 training playlists of songs 1..6 with tags, no song metadata at all
+    records = [
+        {"id": 0, "plylst_title": "rock", "songs": [1, 2, 3], "tags": ["t1"]},
+        {"id": 1, "plylst_title": "chill", "songs": [1, 4, 5], "tags": ["t1", "t2"]},
+        {"id": 2, "plylst_title": "party", "songs": [2, 3, 6], "tags": ["t2"]},
+        {"id": 3, "plylst_title": "mix", "songs": [4, 5, 6], "tags": ["t3"]},
+    ]
+    for r in records:
+        r.update(like_cnt=1, updt_date="2020-01-01 00:00:00.000")
+    train = melon_playlists(records, None)
+    assert train.tracks["artist"].isna().all()  # no metadata: every song is unknown
+    inter = playlist_interactions(train, with_tags=True, with_titles=True)
+    question = {"id": 10, "plylst_title": "rock", "songs": [1, 2], "tags": ["t1"]}
+    queries = melon_playlists([question], train.tracks)
+    return train, inter, queries
+
+
+def test_context_without_metadata_has_no_codes():
+    train, inter, _ = _melon_without_metadata()
+    ctx = FeatureContext.build(train, inter.matrix, inter.items)
+    assert len(ctx.artist_pop) == len(ctx.album_pop) == len(ctx.genre_pop) == 0
+    assert (ctx.item_artist == -1).all() and (ctx.item_album == -1).all()
+    assert (ctx.item_genre == -1).all() and (ctx.item_issue == 0).all()
+
+
+def test_features_without_metadata_are_nan_or_zero():
+    # was IndexError: index 0 is out of bounds for axis 0 with size 0 (c_artist_pop)
+    train, inter, queries = _melon_without_metadata()
+    items = inter.items
+    idx = {t: int(items.numbers(np.array([t], dtype=object))[0]) for t in (3, 4, 6)}
+    top = np.array([[idx[3], idx[4], idx[6]]], dtype=np.int32)
+    score = np.array([[3.0, 2.0, 1.0]], dtype=np.float32)
+    history = query_history(items, queries)
+    cands = merge_candidates(["s0"], [top], [score], 10, items, history.matrix, history.users.ids)
+    ctx = FeatureContext.build(train, inter.matrix, items)
+    frame = build_features(cands, queries, ctx, last_k=1).frame()
+    for name in ("c_artist_pop", "c_album_pop", "c_year", "p_year_diff", "p_after_update"):
+        assert frame[name].isna().all(), name
+    for name in (
+        "q_artists",
+        "p_same_artist",
+        "p_same_artist_frac",
+        "p_same_album",
+        "p_same_genre",
+        "p_same_genre_frac",
+    ):
+        assert (frame[name] == 0).all(), name
+    # everything that does not need metadata still works: seeds 1 and 2 co-occur with 3 twice
+    frame.index = [int(items.ids[i]) for i in cands.item]
+    assert frame.loc[3, "p_co_all"] == 3 and frame.loc[3, "q_len"] == 2
+    assert frame.loc[3, "c_pop"] == pytest.approx(np.log1p(2))
+
+
+@pytest.mark.slow
+def test_two_stage_on_melon_without_song_meta(tmp_path):
+    from segue.data.readers.melon import read_melon
+    from segue.data.synthetic_melon import generate_melon
+    from segue.models.knn import UserKNN
+    from segue.models.popularity import MostPopular
+    from segue.ranking.two_stage import TwoStage
+
+    generate_melon(tmp_path, n_playlists=600, n_songs=800, n_tags=60, seed=0)
+    (tmp_path / "song_meta.json").unlink()
+    train = read_melon(tmp_path / "train.json")
+    assert train.tracks["artist"].isna().all()
+    model = TwoStage(
+        {"userknn": UserKNN(), "pop": MostPopular()},
+        n=50,
+        per_category=15,
+        folds=1,
+        num_boost_round=20,
+        num_threads=1,
+    )
+    model.fit(train)
+    records = [
+        {"id": -1, "plylst_title": "", "songs": [], "tags": []},
+        {"id": -2, "plylst_title": "x", "songs": train.track_lists()[0][:3], "tags": []},
+    ]
+    from segue.data.readers.melon import melon_playlists
+
+    answers = model.answer_questions(melon_playlists(records, train.tracks), 20, 5)
+    assert [a["id"] for a in answers] == [-1, -2]
+    assert all(len(a["songs"]) == 20 and len(a["tags"]) == 5 for a in answers)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_two_stage_on_real_melon_without_song_meta(shared_data, tmp_path):
+    """The real playlists of kakao-melon-partial (no song_meta.json exists for them)."""
+    import json
+
+    from segue.data.readers.melon import read_melon
+    from segue.models.knn import UserKNN
+    from segue.models.popularity import MostPopular
+    from segue.ranking.two_stage import TwoStage
+
+    path = shared_data / "kakao-melon-partial" / "test.json"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    records = json.loads(path.read_bytes())
+    (tmp_path / "train.json").write_text(json.dumps(records, ensure_ascii=False))
+    train = read_melon(tmp_path / "train.json")
+    model = TwoStage(
+        {"userknn": UserKNN(), "pop": MostPopular()},
+        n=100,
+        per_category=25,
+        folds=1,
+        num_boost_round=30,
+        num_threads=2,
+    )
+    model.fit(train)
+    assert model.tag_ranker_ is not None
+    from segue.data.readers.melon import melon_playlists
+
+    answers = model.answer_questions(melon_playlists(records[:50], train.tracks), 100, 10)
+    assert all(len(a["songs"]) == 100 and len(a["tags"]) == 10 for a in answers)

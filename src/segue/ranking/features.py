@@ -35,6 +35,13 @@ Query columns also count the given tags (``q_tags``). Columns a dataset has no d
 and dates on the MPD sample) are NaN or constant, which LightGBM ignores. The same features
 rank tag candidates (Melon's tag ranker): track-only columns are then missing.
 
+Metadata is optional input. Without it (Melon playlists read without ``song_meta.json``, MPD
+tracks without artist or album fields) every feature is still computed: the candidate columns
+``c_artist_pop``, ``c_album_pop`` and ``c_year`` are NaN (unknown), the count columns
+``q_artists``, ``p_same_artist``, ``p_same_album``, ``p_same_genre`` and their ``_frac``
+versions are 0 (no seed shares what nothing has), and ``p_year_diff`` / ``p_after_update``
+are NaN.
+
 Co-occurrence with a set of tracks is ``profile @ M`` where ``profile = seeds @ M.T`` counts, per
 training playlist, how many of the tracks it holds: computed as ``M.T @ profile.T`` (sparse times
 dense) for a batch of queries, then read at the batch's pairs.
@@ -48,9 +55,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue.continuation import tag_columns
 from segue.data.playlists import Playlists
-from segue.data.titles import TITLE_PREFIX, WHOLE_TITLE_PREFIX
+from segue.data.kinds import ItemKind
 from segue.data.vocab import IdMap
 from segue.ranking.candidates import RRF_K, CandidateSet
 
@@ -181,15 +187,10 @@ class FeatureContext:
             has = code_of >= 0
             pop = np.bincount(code_of[has], weights=item_occ[has], minlength=n_codes)
             arrays[col] = (code_of, pop.astype(np.float32))
-        ids = items.ids
-        word = np.fromiter(
-            (isinstance(i, str) and i.startswith(TITLE_PREFIX) for i in ids), bool, n_items
-        )
-        whole = np.fromiter(
-            (isinstance(i, str) and i.startswith(WHOLE_TITLE_PREFIX) for i in ids), bool, n_items
-        )
-        tag = np.zeros(n_items, dtype=bool)
-        tag[tag_columns(items)] = True
+        kinds = items.kinds
+        word = kinds == ItemKind.TITLE_WORD
+        whole = kinds == ItemKind.TITLE
+        tag = kinds == ItemKind.TAG
         issue = np.zeros(n_items, dtype=np.int64)
         if "issue_date" in tracks.columns:
             raw = pd.to_numeric(tracks["issue_date"], errors="coerce").fillna(0)
@@ -330,6 +331,18 @@ def _after_update(
     return out
 
 
+def _log_pop(pop: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``log1p(pop[code])`` per pair; NaN where the code is unknown (``-1``) or out of ``pop``.
+
+    Without metadata (a Melon file read without ``song_meta.json``) there are no codes at all
+    and ``pop`` is empty: every pair is NaN then, never an index error.
+    """
+    out = np.full(len(codes), np.nan, dtype=np.float32)
+    known = (codes >= 0) & (codes < len(pop))
+    out[known] = np.log1p(pop[codes[known]])
+    return out
+
+
 def _row_stats(m: sp.csr_array, values: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per row of binary ``m``: mean, min and max of ``values`` over its columns (NaN if none)."""
     n = m.shape[0]
@@ -420,12 +433,8 @@ def build_features(
     art, alb = ctx.item_artist[it], ctx.item_album[it]
     cols["c_pop"] = np.log1p(ctx.item_pop[it])
     cols["c_occurrences"] = np.log1p(ctx.item_occ[it])
-    cols["c_artist_pop"] = np.where(art >= 0, np.log1p(ctx.artist_pop[np.maximum(art, 0)]), np.nan)
-    if len(ctx.album_pop):
-        alb_pop = np.log1p(ctx.album_pop[np.maximum(alb, 0)])
-        cols["c_album_pop"] = np.where(alb >= 0, alb_pop, np.nan)
-    else:
-        cols["c_album_pop"] = np.full(len(q), np.nan, np.float32)
+    cols["c_artist_pop"] = _log_pop(ctx.artist_pop, art)
+    cols["c_album_pop"] = _log_pop(ctx.album_pop, alb)
     cols["c_recent_pop"] = np.log1p(ctx.item_recent_pop[it])
     year = np.where(ctx.item_issue >= 10000, ctx.item_issue // 10000, np.nan).astype(np.float32)
     cols["c_year"] = year[it]
