@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from segue._atomic import MARKER, OutputError
 from segue.data.melon_split import (
     QUESTION_MIXES,
     QUESTION_TYPES,
@@ -16,7 +17,7 @@ from segue.data.melon_split import (
     split_melon,
 )
 from segue.data.readers.melon import PLAYLIST_FIELDS, read_melon
-from segue.data.synthetic_melon import generate_melon
+from segue.data.synthetic.melon import generate_melon
 from segue.exceptions import DataFormatError, ParameterError
 
 
@@ -124,7 +125,8 @@ def test_side_files_placed_and_read_back(baseline: dict[str, Any], source: Path)
         data = read_melon(out / name)
         assert data.n_tracks == n_songs  # found song_meta.json beside it
     assert read_melon(out / "questions.json").n_playlists == baseline["summary"]["n_questions"]
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+    hidden = [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert hidden == [MARKER]  # no temporary files; the marker says segue wrote the folder
 
 
 def test_same_seed_same_files(source: Path, tmp_path: Path) -> None:
@@ -166,13 +168,22 @@ def test_full_answers(source: Path, originals: dict[int, dict], tmp_path: Path) 
 
 
 def test_existing_outputs_are_replaced(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "split"
+    split_melon(source / "train.json", out, n_questions=10, seed=0)
+    first = (out / "answers.json").read_bytes()
+    again = split_melon(source / "train.json", out, n_questions=20, seed=1)  # a split: replaced
+    assert again["copied"] == ["song_meta.json", "genre_gn_all.json"]
+    assert len(_load(out / "answers.json")) == 20 and (out / "answers.json").read_bytes() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split"]  # no temporaries beside it
+
+
+def test_a_folder_of_other_files_is_refused(source: Path, tmp_path: Path) -> None:
     (tmp_path / "answers.json").write_text("stale", encoding="utf-8")
     (tmp_path / "notes.txt").write_text("keep me", encoding="utf-8")
-    split_melon(source / "train.json", tmp_path, n_questions=10)
-    assert len(_load(tmp_path / "answers.json")) == 10
-    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "keep me"
-    again = split_melon(source / "train.json", tmp_path, n_questions=10)  # links already there
-    assert again["copied"] == ["song_meta.json", "genre_gn_all.json"]
+    with pytest.raises(OutputError, match="not a segue output"):
+        split_melon(source / "train.json", tmp_path, n_questions=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.json", "notes.txt"]
+    assert (tmp_path / "answers.json").read_text(encoding="utf-8") == "stale"
 
 
 def test_side_files_are_optional(tmp_path: Path) -> None:
@@ -184,7 +195,12 @@ def test_side_files_are_optional(tmp_path: Path) -> None:
     (tmp_path / "in" / "train.json").write_text(json.dumps(playlists), encoding="utf-8")
     s = split_melon(tmp_path / "in" / "train.json", tmp_path / "out", n_questions=4)
     assert s["copied"] == [] and s["n_train"] == 6
-    assert sorted(os.listdir(tmp_path / "out")) == ["answers.json", "questions.json", "train.json"]
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        MARKER,
+        "answers.json",
+        "questions.json",
+        "train.json",
+    ]
     # fields the playlists lack stay absent; unknown fields are kept as they are
     assert all("like_cnt" not in q for q in _load(tmp_path / "out" / "questions.json"))
 

@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import segue.data.mpd_split as mpd_split
+from segue._atomic import MARKER, segue_output_kind
 from segue.data.mpd_split import CATEGORIES, split_mpd
 from segue.data.readers.mpd import iter_mpd_playlists, read_challenge_set, read_mpd
-from segue.data.synthetic_mpd import generate_mpd
+from segue.data.synthetic.mpd import generate_mpd
 from segue.exceptions import DataFormatError, ParameterError
 
 DATE = "2024-01-02 03:04:05.000000"
@@ -66,11 +67,13 @@ def tracks_of(playlist: dict[str, Any]) -> list[str]:
 def test_files_and_summary(split_avoid: tuple[Path, dict]) -> None:
     out, summary = split_avoid
     assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
         "answers.json",
         "challenge_set.json",
         "tracks.parquet",
         "train",
     ]
+    assert segue_output_kind(out) == "mpd-split"
     assert [p.name for p in sorted((out / "train").iterdir())] == ["mpd.slice.0-899.json"]
     assert summary["source_playlists"] == N_SOURCE
     assert summary["train_playlists"] == N_SOURCE - N_SPLIT
@@ -324,7 +327,7 @@ def test_titles_are_required_for_title_categories(tmp_path: Path) -> None:
 
 
 def test_generate_mpd_format(source: Path, source_playlists: dict[int, dict]) -> None:
-    assert [p.name for p in source.iterdir()] == ["mpd.slice.0-999.json"]
+    assert sorted(p.name for p in source.iterdir()) == [MARKER, "mpd.slice.0-999.json"]
     doc = json.loads((source / "mpd.slice.0-999.json").read_text())
     assert set(doc["info"]) == {"generated_on", "slice", "version"}
     assert doc["info"]["slice"] == "0-999"
@@ -363,7 +366,8 @@ def test_generate_mpd_titles_follow_content(source: Path) -> None:
 def test_generate_mpd_is_deterministic_and_slices(tmp_path: Path) -> None:
     a = generate_mpd(tmp_path / "a", 2300, 500, seed=4)
     b = generate_mpd(tmp_path / "b", 2300, 500, seed=4)
-    names = sorted(p.name for p in a.iterdir())
+    assert segue_output_kind(a) == "mpd-slices"  # marked, so a later run may replace it
+    names = sorted(p.name for p in a.iterdir() if p.name != MARKER)
     assert names == ["mpd.slice.0-999.json", "mpd.slice.1000-1999.json", "mpd.slice.2000-2299.json"]
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes()

@@ -33,10 +33,14 @@ VERSION = 1
 
 
 def save_interactions(data: Interactions, path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` to the directory ``path`` (replaced atomically if it exists)."""
+    """Write ``data`` to the directory ``path``, atomically.
+
+    An existing ``path`` is replaced only when it is empty or a segue output (a dataset or model
+    directory, a split); anything else raises :class:`segue._atomic.OutputError` untouched.
+    """
     path = Path(path)
     coo = data.matrix.tocoo()
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, kind="dataset") as tmp:
         pq.write_table(
             pa.table({"id": pa.array(data.users.ids, pa.string())}), tmp / "users.parquet"
         )

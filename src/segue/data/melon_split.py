@@ -44,7 +44,6 @@ of a question for per-bucket reports. All randomness comes from one
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -53,6 +52,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from segue._atomic import atomic_dir, check_output_dir
 from segue.data.readers.melon import load_melon_json, write_melon_json
 from segue.exceptions import ParameterError
 
@@ -242,22 +242,11 @@ def _mask(
 
 
 def _place(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst`` (a copy across file systems), replacing ``dst`` atomically."""
-    if dst.exists() and os.path.samefile(src, dst):
-        return
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
+    """Hard-link ``src`` to the new ``dst`` (a copy across file systems)."""
     try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def split_melon(
@@ -277,10 +266,13 @@ def split_melon(
     train_path
         A complete Melon playlist file (the challenge's ``train.json``).
     out_dir
-        Where to write ``train.json`` (the other playlists, complete, in file order),
-        ``questions.json`` (same schema as ``val.json``) and ``answers.json``. Created if
-        needed; other files in it are left alone. ``song_meta.json`` and ``genre_gn_all.json``
-        beside ``train_path`` are hard-linked (or copied) into it.
+        The folder to write: ``train.json`` (the other playlists, complete, in file order),
+        ``questions.json`` (same schema as ``val.json``) and ``answers.json``, with
+        ``song_meta.json`` and ``genre_gn_all.json`` hard-linked (or copied) from beside
+        ``train_path``. The whole folder is written atomically (:func:`segue._atomic.atomic_dir`):
+        an interrupted run leaves the previous split as it was, never a mix of old and new
+        files. An existing ``out_dir`` must be empty or a split (or other output) segue wrote;
+        a folder of other files is refused and left alone.
     fraction
         Share of the playlists that become questions (the baseline uses 0.2); rounded down.
     n_questions
@@ -302,6 +294,8 @@ def split_melon(
     segue.exceptions.ParameterError
         A fraction outside (0, 1), a question count that leaves no question or no training
         playlist, an unknown mode, or an ``out_dir`` whose ``train.json`` is the input itself.
+    segue._atomic.OutputError
+        ``out_dir`` is something segue must not replace (checked before reading the input).
     segue.exceptions.DataFormatError
         The input file is not a valid Melon playlist file (see
         :func:`~segue.data.readers.melon.load_melon_json`).
@@ -323,6 +317,7 @@ def split_melon(
     out_train = out_dir / "train.json"
     if out_train.exists() and train_path.exists() and os.path.samefile(out_train, train_path):
         raise ParameterError(f"{out_dir} holds the input {train_path.name}; choose another out_dir")
+    check_output_dir(out_dir, keep=[train_path])
 
     data = load_melon_json(train_path)
     total = len(data)
@@ -338,15 +333,16 @@ def split_melon(
     chosen = [p for p, h in zip(data, held.tolist(), strict=True) if h]
     questions, answer_list, assigned = make_questions(chosen, mode=mode, answers=answers, seed=rng)
 
-    write_melon_json(out_train, train)
-    write_melon_json(out_dir / "questions.json", questions)
-    write_melon_json(out_dir / "answers.json", answer_list)
     copied = []
-    for name in _SIDE_FILES:
-        src = train_path.parent / name
-        if src.is_file():
-            _place(src, out_dir / name)
-            copied.append(name)
+    with atomic_dir(out_dir, kind="melon-split", keep=[train_path]) as tmp:
+        write_melon_json(tmp / "train.json", train)
+        write_melon_json(tmp / "questions.json", questions)
+        write_melon_json(tmp / "answers.json", answer_list)
+        for name in _SIDE_FILES:
+            src = train_path.parent / name
+            if src.is_file():
+                _place(src, tmp / name)
+                copied.append(name)
     observed = [question_type(q) for q in questions]
     return {
         "train": out_train,

@@ -93,7 +93,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segue._atomic import atomic_dir
+from segue._atomic import atomic_dir, check_output_dir
 from segue.data.readers.mpd import BATCH_PLAYLISTS, Progress, _artist_key, _iter_located
 from segue.exceptions import DataFormatError, ParameterError
 
@@ -488,7 +488,9 @@ def split_mpd(
         MPD slices (folder, pattern or file) or JSON Lines playlists, as
         :func:`~segue.data.readers.mpd.read_mpd` reads them.
     out_dir
-        Folder to write (replaced atomically when the split succeeds).
+        Folder to write (replaced atomically when the split succeeds). An existing one must be
+        empty or a segue output (:func:`segue._atomic.atomic_dir`) and must not hold the
+        source.
     n_playlists
         Challenge playlists in all: ``n_playlists // 10`` per category.
     seed
@@ -518,10 +520,13 @@ def split_mpd(
     ParameterError
         Bad arguments, or too few eligible playlists for some category (the message gives,
         per category, how many playlists have the right length and how many could be used).
+    segue._atomic.OutputError
+        ``out_dir`` is something segue must not replace (checked before reading the source).
     DataFormatError
         A malformed source (nothing is written then).
     """
     need = _check_args(n_playlists, seed, unseen)
+    check_output_dir(out_dir, keep=[source])  # before the two passes, not after them
     if date is None:
         date = str(datetime.now(timezone.utc).replace(tzinfo=None))
     key_seed, choice_seed = np.random.SeedSequence(int(seed)).spawn(2)
@@ -541,7 +546,7 @@ def split_mpd(
     dropped = 0
     slices: list[str] = []
     n_train = 0
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, kind="mpd-split", keep=[source]) as tmp:
         train = tmp / "train"
         train.mkdir()
         buffer: list[dict[str, Any]] = []

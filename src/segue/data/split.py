@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from segue._atomic import atomic_dir
+from segue.data.readers.listens import write_listens, write_targets
 from segue.exceptions import ParameterError
 
-__all__ = ["ListenSplit", "split_listens"]
+__all__ = ["ListenSplit", "split_listens", "write_listen_split"]
+
+SPLIT_FILES = ("listen_count.txt", "target_users.txt", "answers.txt")
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,26 @@ def split_listens(
         targets=np.asarray(targets, dtype=object),
         answers=pairs.loc[held].reset_index(drop=True),
     )
+
+
+def write_listen_split(
+    split: ListenSplit,
+    out_dir: str | os.PathLike[str],
+    *,
+    source: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write ``out_dir/listen_count.txt``, ``target_users.txt`` and ``answers.txt`` atomically.
+
+    The three files are written into a temporary folder that replaces ``out_dir`` only once all
+    of them are complete (:func:`segue._atomic.atomic_dir`), so an interrupted run (an error,
+    SIGTERM, SIGKILL) leaves the previous split as it was: never new training listens beside
+    old answers. An existing ``out_dir`` must be empty or something segue wrote (a split, a
+    model, a dataset); anything else, and an ``out_dir`` that is or holds ``source`` (the input
+    file), raises :class:`segue._atomic.OutputError` and is left untouched. Call
+    :func:`segue._atomic.check_output_dir` first to fail before the work.
+    """
+    with atomic_dir(out_dir, kind="listens-split", keep=[source]) as tmp:
+        write_listens(tmp / SPLIT_FILES[0], split.listens)
+        write_targets(tmp / SPLIT_FILES[1], split.targets)
+        write_listens(tmp / SPLIT_FILES[2], split.answers)
+    return Path(out_dir)

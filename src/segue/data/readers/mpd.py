@@ -637,7 +637,7 @@ def import_mpd(
         As :func:`read_mpd`; nothing is written then.
     """
     builder = _Builder()
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, keep=[path]) as tmp:
         every_column = tmp / ".playlists.all.parquet"
         with (
             pq.ParquetWriter(every_column, _PLAYLIST_SCHEMA, compression="zstd") as playlist_w,
