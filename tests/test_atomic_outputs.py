@@ -446,21 +446,26 @@ def test_failed_block_keeps_the_previous_file(tmp_path: Path) -> None:
 
 # item 6: temporaries of killed runs, SIGTERM -----------------------------------------------------
 WRITER = """
-import sys, time
-from segue._atomic import atomic_dir, atomic_open, install_signal_cleanup
+import contextlib, sys, time
+from segue._atomic import atomic_dir, atomic_open, install_signal_cleanup, signal_cleanup
+
+def write():
+    if sys.argv[3] == "file":
+        with atomic_open(sys.argv[1]) as fh:
+            fh.write("new")
+            fh.flush()
+            print("ready", flush=True)
+            time.sleep(60)
+    else:
+        with atomic_dir(sys.argv[1], kind="listens-split") as tmp:
+            (tmp / "answers.txt").write_text("new")
+            print("ready", flush=True)
+            time.sleep(60)
+
 if sys.argv[2] == "handled":
     install_signal_cleanup()
-if sys.argv[3] == "file":
-    with atomic_open(sys.argv[1]) as fh:
-        fh.write("new")
-        fh.flush()
-        print("ready", flush=True)
-        time.sleep(60)
-else:
-    with atomic_dir(sys.argv[1], kind="listens-split") as tmp:
-        (tmp / "answers.txt").write_text("new")
-        print("ready", flush=True)
-        time.sleep(60)
+with signal_cleanup() if sys.argv[2] == "context" else contextlib.nullcontext():
+    write()
 """
 
 
@@ -483,7 +488,17 @@ def run_and_signal(target: Path, sig: int, handled: str, what: str) -> int:
 
 
 @pytest.mark.parametrize("what", ["file", "dir"])
-def test_sigterm_removes_the_temporary(tmp_path: Path, what: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "sig", "status"),
+    [
+        ("handled", signal.SIGTERM, 128 + signal.SIGTERM),  # exits through the exception
+        ("handled", signal.SIGHUP, 128 + signal.SIGHUP),
+        ("context", signal.SIGTERM, -signal.SIGTERM),  # then dies of the signal, as before
+    ],
+)
+def test_sigterm_removes_the_temporary(
+    tmp_path: Path, what: str, how: str, sig: int, status: int
+) -> None:
     target = tmp_path / ("recs.txt" if what == "file" else "val")
     if what == "file":
         target.write_text("old")
@@ -491,8 +506,7 @@ def test_sigterm_removes_the_temporary(tmp_path: Path, what: str) -> None:
         target.mkdir()
         (target / MARKER).write_text(json.dumps({"format": "segue.output", "kind": "x"}))
     before = snapshot(tmp_path)
-    rc = run_and_signal(target, signal.SIGTERM, "handled", what)
-    assert rc == 128 + signal.SIGTERM  # exited through the handler, not killed
+    assert run_and_signal(target, sig, how, what) == status
     assert snapshot(tmp_path) == before  # old output intact, no temporary left
 
 
@@ -546,9 +560,17 @@ def test_leftovers_of_earlier_versions(tmp_path: Path) -> None:
     os.utime(aged, (old, old))
     unrelated = tmp_path / ".mine.abcdefgh.tmp"
     unrelated.write_text("another target's")
+    old_model = tmp_path / f".m.old-{dead_pid()}"
+    save_interactions(small_data(), old_model)  # a segue output an earlier run was replacing
+    users_file = tmp_path / f".m.old-{dead_pid()}"
+    users_file.write_text("the input an earlier segue replaced with its output")
+    users_dir = tmp_path / f".m.old-{dead_pid()}"
+    users_dir.mkdir()
+    (users_dir / "notes.txt").write_text("mine")
     removed = clean_stale(target)
-    assert sorted(p.name for p in removed) == sorted([old_swap.name, aged.name])
+    assert sorted(p.name for p in removed) == sorted([old_swap.name, old_model.name, aged.name])
     assert young.exists() and unrelated.exists() and target.is_dir()
+    assert users_file.read_text().startswith("the input") and (users_dir / "notes.txt").exists()
 
 
 def test_a_run_killed_between_the_two_renames_is_repaired(tmp_path: Path) -> None:

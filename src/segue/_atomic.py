@@ -65,6 +65,7 @@ __all__ = [
     "clean_stale",
     "install_signal_cleanup",
     "segue_output_kind",
+    "signal_cleanup",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -176,6 +177,34 @@ def install_signal_cleanup(
     return installed
 
 
+@contextlib.contextmanager
+def signal_cleanup(
+    signals: Iterable[int] = (signal.SIGTERM, signal.SIGHUP),
+) -> Iterator[None]:
+    """Run the block with :func:`install_signal_cleanup`; on SIGTERM/SIGHUP, die of the signal.
+
+    The signal becomes :class:`Terminated`, which unwinds the block (every ``atomic_open`` and
+    ``atomic_dir`` removes its temporary on the way out); then the process kills itself with the
+    same signal, default action restored, so its parent sees what it saw without the handler (a
+    shell prints "Terminated", systemd counts a clean stop, ``uvicorn`` shutting down gracefully
+    and re-raising the signal ends the same way). Meant for the command's entry point::
+
+        with signal_cleanup():
+            app()
+    """
+    install_signal_cleanup(signals)
+    try:
+        yield
+    except Terminated as exc:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        signal.signal(exc.signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {exc.signum})
+        os.kill(os.getpid(), exc.signum)
+        raise  # only if the signal did not end the process
+
+
 # small helpers -------------------------------------------------------------------------------
 def _umask() -> int:
     """The process umask, read without changing it (``os.umask`` would race other threads)."""
@@ -210,12 +239,13 @@ def _temp_prefix(name: str) -> str:
 
 
 def _lstat(path: Path) -> os.stat_result | None:
+    """``os.lstat``, None when nothing is there; other errors (EACCES) as :class:`OutputError`."""
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a parent is a file
         return None
-    except NotADirectoryError:  # a parent component is a file
-        return None
+    except OSError as exc:
+        raise OutputError(path, f"cannot inspect it: {exc.strerror}") from None
 
 
 def _alive(pid: int) -> bool:
@@ -254,7 +284,9 @@ def clean_stale(target: PathLike) -> list[Path]:
     non-atomic swap), removed when ``PID`` is not running on this host (a temporary of another
     host, whose pids cannot be checked, only after :data:`STALE_AGE_S`); ``.NAME.XXXXXXXX.tmp``
     (an earlier segue's name, without a pid), removed after :data:`STALE_AGE_S`; and
-    ``.NAME.old-PID`` (an earlier segue's previous output), removed when ``PID`` is dead. When a
+    ``.NAME.old-PID`` (what an earlier segue replaced), removed when ``PID`` is dead and it is
+    an empty directory or one segue wrote (earlier versions replaced anything, so it may be the
+    user's own file or folder, which is kept). When a
     run was killed between the two renames of a swap, ``target`` is missing and its previous
     version is moved back instead of being removed. A live process's temporaries are kept.
     """
@@ -268,9 +300,23 @@ def clean_stale(target: PathLike) -> list[Path]:
         entries = [e.name for e in os.scandir(parent) if e.name.startswith(".")]
     except OSError:
         return []
+    with contextlib.suppress(OutputError):  # a folder we may list but not search: leave it
+        return _clean(target, entries, ours, legacy_tmp, legacy_old)
+    return []
+
+
+def _clean(
+    target: Path,
+    entries: list[str],
+    ours: re.Pattern[str],
+    legacy_tmp: re.Pattern[str],
+    legacy_old: re.Pattern[str],
+) -> list[Path]:
+    parent = target.parent
     now = time.time()
     stale_tmp: list[Path] = []
     stale_old: list[Path] = []
+    legacy: list[Path] = []
     for entry in entries:
         path = parent / entry
         match = ours.fullmatch(entry)
@@ -287,24 +333,37 @@ def clean_stale(target: PathLike) -> list[Path]:
         match = legacy_old.fullmatch(entry)
         if match is not None:
             if not _alive(int(match.group(1))):
-                stale_old.append(path)
+                legacy.append(path)
             continue
         if legacy_tmp.fullmatch(entry):
             st = _lstat(path)
             if st is not None and now - st.st_mtime > STALE_AGE_S:
                 stale_tmp.append(path)
     removed = []
-    for path in stale_old:
+    for path in stale_old + legacy:
         if _lstat(target) is None:
             with contextlib.suppress(OSError):
                 os.rename(path, target)  # the only copy of the previous output: put it back
                 continue
+        if path in legacy and not _disposable(path):
+            continue  # an earlier segue replaced whatever was there: maybe the user's own data
         _remove(path)
         removed.append(path)
     for path in stale_tmp:
         _remove(path)
         removed.append(path)
     return removed
+
+
+def _disposable(path: Path) -> bool:
+    """An empty directory, or one segue wrote (never a file: that was the user's)."""
+    st = _lstat(path)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        return False
+    with contextlib.suppress(OSError):
+        if not any(os.scandir(path)):
+            return True
+    return segue_output_kind(path) is not None
 
 
 def _is_temporary(name: str, owner: str) -> bool:
@@ -493,8 +552,8 @@ def atomic_open(
       its target);
     * a FIFO or character device, or a link to a stream of the process (``/dev/stdout``,
       ``/dev/fd/N``, ``/proc/self/fd/N``) even when it leads to a regular file, is opened and
-      written in place, with no temporary (a FIFO blocks until a
-      reader opens it, as a shell redirection does);
+      written in place, with no temporary (a FIFO blocks until a reader opens it, as a shell
+      redirection does);
     * a directory, block device or socket, a read-only file, or one of the ``keep`` paths
       (the command's input) raises :class:`OutputError` before anything is written.
 
@@ -532,7 +591,7 @@ def atomic_open(
         raise OutputError(shown, f"is {what}; refusing to write a file there")
     kept = _kept_inside(target, keep)
     if kept is not None:
-        raise OutputError(shown, f"is the input {kept}; choose another output file")
+        raise OutputError(shown, "is the input; choose another output file")
     if st is not None and not os.access(target, os.W_OK):
         raise OutputError(
             shown,
