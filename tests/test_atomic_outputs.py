@@ -485,6 +485,8 @@ def run_and_signal(target: Path, sig: int, handled: str, what: str) -> int:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @pytest.mark.parametrize("what", ["file", "dir"])
@@ -681,3 +683,25 @@ def test_cli_split_melon_never_replaces_its_input(tmp_path: Path) -> None:
     res = segue_cli("split", "melon", str(train), "--out", str(tmp_path), cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr + res.stdout
     assert snapshot(tmp_path) == before
+
+
+def test_cli_train_never_replaces_its_input_or_its_folder(
+    tmp_path: Path, listens_file: Path
+) -> None:
+    """The issue's first reproduction: --out FILE (the input) and --out DIR (holding it)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    for out in (listens_file, tmp_path):
+        res = segue_cli(
+            "train", "--listens", str(listens_file), "--model", "popularity", "--out", str(out),
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "Traceback" not in res.stderr + res.stdout and str(out) in res.stderr
+        assert snapshot(tmp_path) == before
+    res = segue_cli(
+        "train", "--listens", str(listens_file), "--model", "popularity", "--out", "m",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert segue_output_kind(tmp_path / "m") == "model"

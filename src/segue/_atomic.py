@@ -355,13 +355,18 @@ def _clean(
     return removed
 
 
+def _is_empty(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return next(entries, None) is None
+
+
 def _disposable(path: Path) -> bool:
     """An empty directory, or one segue wrote (never a file: that was the user's)."""
     st = _lstat(path)
     if st is None or not stat.S_ISDIR(st.st_mode):
         return False
     with contextlib.suppress(OSError):
-        if not any(os.scandir(path)):
+        if _is_empty(path):
             return True
     return segue_output_kind(path) is not None
 
@@ -650,7 +655,7 @@ def _refusal(target: Path, shown: PathLike, keep: Iterable[PathLike | None]) -> 
             "--out or remove it"
         )
     try:
-        empty = not any(os.scandir(target))
+        empty = _is_empty(target)
     except OSError as exc:
         return f"cannot read it: {exc.strerror}"
     if empty or _marker_kind(target) or _self_described(target):
