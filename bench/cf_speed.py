@@ -273,7 +273,7 @@ def hwm_mib() -> float:
 
 
 def ease_worker(args: argparse.Namespace) -> None:
-    from segue.data.synthetic import generate_listens
+    from segue.data.synthetic.listens import generate_listens
     from segue.models import EASE
 
     # warm-up on a tiny set: LAPACK/BLAS code pages and thread buffers, once, before the reset
@@ -373,7 +373,7 @@ def main() -> None:
     import faiss
     import implicit
 
-    from segue.data.synthetic import generate_listens
+    from segue.data.synthetic.listens import generate_listens
 
     t_all = time.perf_counter()
     print("# WRMF and EASE speed: segue vs implicit\n")

@@ -86,7 +86,7 @@ def main() -> None:
 
     from segue import EASE, Interactions, save_model
     from segue.data.readers.listens import write_targets
-    from segue.data.synthetic import generate_listens
+    from segue.data.synthetic.listens import generate_listens
 
     print("# Recommend-for-all memory (bench/scoring_memory.py)\n")
     for line in common.environment_lines():

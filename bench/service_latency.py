@@ -10,7 +10,7 @@ Steps:
 1. **Split**: the real MPD sample ``../shared/data/spotify-mpd/mpd_followers10.jsonl.xz``
    (7,071 playlists) with ``split_mpd(n_playlists=1000, seed=0, unseen="drop")``, as in the
    README's MPD table; or, with ``--synthetic``, generated MPD slices
-   (``segue.data.synthetic_mpd.generate_mpd``).
+   (``segue.data.synthetic.mpd.generate_mpd``).
 2. **Train** each model of ``--models`` on the training playlists (``playlist_interactions``)
    and save it: ``ease`` (``EASE(max_items=--ease-max-items)``, pruned with back-fill, so every
    track is still scored) and ``wrmf`` (``WRMF()`` defaults: dense retrieval, exact fold-in).
@@ -233,7 +233,7 @@ def make_split(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
     if (split / "challenge_set.json").is_file():
         return split, f"reused {split}"
     if args.synthetic:
-        from segue.data.synthetic_mpd import generate_mpd
+        from segue.data.synthetic.mpd import generate_mpd
 
         source = work / "generated"
         generate_mpd(source, n_playlists=args.playlists, n_tracks=args.tracks, seed=0)
@@ -251,8 +251,8 @@ def make_split(args: argparse.Namespace, work: Path) -> tuple[Path, str]:
 
 def make_model(name: str, args: argparse.Namespace, split: Path, work: Path) -> tuple[Path, str]:
     from segue import EASE, WRMF, load_model, save_model
-    from segue.continuation import playlist_interactions
     from segue.data.readers.mpd import read_mpd
+    from segue.inference import playlist_interactions
 
     out = work / "models" / name
     if name == "two-stage":
@@ -301,9 +301,9 @@ def in_process(
 ) -> dict[str, Any]:
     """Library time per query (no HTTP), and the equality check against continue_playlists."""
     from segue import load_model
-    from segue.continuation import continue_playlists
+    from segue.inference import continue_playlists
+    from segue.inference.continuer import Continuer, TwoStageContinuer
     from segue.ranking.two_stage import TwoStage, is_two_stage_dir
-    from segue.serving import Continuer, TwoStageContinuer
 
     two_stage = is_two_stage_dir(model_dir)
     model = TwoStage.load(model_dir) if two_stage else load_model(model_dir)

@@ -134,7 +134,8 @@ def run(args: argparse.Namespace, split: Path) -> int:
     tracks = pd.read_parquet(split / "tracks.parquet", columns=["track", "artist"])
     artists = dict(zip(tracks["track"], tracks["artist"], strict=True))
     start = time.perf_counter()
-    pids, lists, cands, seconds = model.recommend_idx(queries, MPD_N)
+    ranked = model.rank(queries, MPD_N)
+    pids, lists, cands, seconds = (ranked.pids, ranked.tracks, ranked.candidates, ranked.seconds)
     rec_seconds = time.perf_counter() - start
     answer_lists = {p: answers.loc[p, "tracks"] for p in pids}
     category = answers.loc[pids, "category"]

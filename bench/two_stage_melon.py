@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from segue.continuation import continue_playlists
 from segue.data.melon_split import question_type, split_melon
 from segue.data.readers.melon import read_melon
-from segue.data.synthetic_melon import generate_melon
+from segue.data.synthetic.melon import generate_melon
+from segue.inference import continue_playlists
 from segue.metrics.challenges import melon_metrics
 from segue.ranking.two_stage import TwoStage
 

@@ -644,11 +644,6 @@ def test_cli_split_listens_never_replaces_its_input(tmp_path: Path, listens_file
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(
-    reason="segue/cli/data.py split_listens_cmd still writes the three files itself; it should "
-    "call segue.data.split.write_listen_split (issue 13, item 5)",
-    strict=False,
-)
 def test_cli_split_listens_refuses_cleanly_and_writes_atomically(
     tmp_path: Path, listens_file: Path
 ) -> None:

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from segue import EASE, MostPopular, ParameterError
-from segue.continuation import continue_playlists, playlist_interactions, tag_columns
+from segue.data.kinds import ItemKind
 from segue.data.playlists import Playlists
+from segue.inference import continue_playlists, playlist_interactions
 
 
 def make_playlists(n: int = 60, seed: int = 0, offset: int = 0) -> Playlists:
@@ -36,7 +37,7 @@ def test_playlist_interactions_with_tags() -> None:
     pl = make_playlists(4)
     inter = playlist_interactions(pl, with_tags=True)
     assert inter.n_users == 4
-    tags = tag_columns(inter.items)
+    tags = inter.items.columns(ItemKind.TAG)
     assert sorted(inter.items.ids[tags].tolist()) == ["tag:calm", "tag:gym", "tag:loud"]
     assert inter.matrix[[1]][:, tags].sum() == 2  # playlist 1: loud, gym
 

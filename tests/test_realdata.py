@@ -65,9 +65,9 @@ def test_cf_models_beat_popularity_by_30_percent(shared_data: Path, name: str) -
 
 
 def test_mpd_challenge_split_user_knn_doubles_popularity(shared_data: Path, tmp_path) -> None:
-    from segue.continuation import continue_playlists, playlist_interactions
     from segue.data.mpd_split import split_mpd
     from segue.data.readers.mpd import read_challenge_set, read_mpd
+    from segue.inference import continue_playlists, playlist_interactions
     from segue.metrics.challenges import mpd_metrics
     from segue.metrics.playlist_eval import read_mpd_answers
 

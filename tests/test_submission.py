@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from segue.exceptions import DataFormatError, ParameterError
-from segue.submission import (
+from segue.metrics.submission import (
     MelonResult,
     read_melon_results,
     read_mpd_submission,

@@ -13,7 +13,7 @@ from segue import EASE, Interactions, MostPopular, ParameterError
 from segue.cli.main import app
 from segue.cli.tune import parse_grid
 from segue.data.readers.listens import write_listens
-from segue.data.synthetic import generate_listens
+from segue.data.synthetic.listens import generate_listens
 from segue.tuning import expand_grid, grid_search
 
 

@@ -1,5 +1,5 @@
 """``python -m segue``: the same as the ``segue`` command."""
 
-from segue.cli.main import main
+from segue._entry import main
 
 main()

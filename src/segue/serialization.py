@@ -1,11 +1,23 @@
-"""Save and load fitted models as a directory, never as pickle.
+"""Save and load fitted models as a directory of safe formats, never as pickle.
 
-Layout (format version 1)::
+Layout (format version 2)::
 
-    MODEL_DIR/manifest.json   class, params, format and library versions, training summary,
-                              scalar learned state and the user and item id maps
-    MODEL_DIR/arrays.npz      every learned array (read with allow_pickle=False), including the
-                              training history used to filter already-seen items
+    MODEL_DIR/manifest.json       class (``module:Class``), params, format and library versions,
+                                  and, for every learned attribute, the codec that stored it
+    MODEL_DIR/arrays.npz          NumPy arrays, sparse matrices and item kinds
+                                  (read with ``allow_pickle=False``)
+    MODEL_DIR/NAME.safetensors    a dict of tensors (NumPy or torch), e.g. a network's weights
+    MODEL_DIR/NAME.txt            a LightGBM model, in LightGBM's own text format
+    MODEL_DIR/NAME/               a nested model (a first-stage model of the two-stage one)
+    MODEL_DIR/NAME/KEY/           a dict of nested models
+
+Learned state is every attribute ending in ``_`` (:meth:`BaseRecommender.learned_state`); each
+value is stored by the first codec that takes it (:func:`register_codec` adds codecs, as
+:mod:`segue.ranking.lambdarank` does for LightGBM boosters). The manifest records which codec
+wrote each attribute and under which npz keys, so no key is ever parsed for meaning. A model may
+adapt what is stored with ``_state_to_save`` / ``_restore_state`` (the two-stage model stores its
+feature context as arrays). Only classes registered with
+:func:`segue.models.registry.register` are loaded.
 
 A directory is written to a temporary sibling and renamed into place, so a failed save never
 leaves a half-written model.
@@ -17,67 +29,296 @@ import json
 import os
 import platform
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from segue import __version__
 from segue._atomic import atomic_dir
+from segue._version import __version__
 from segue.data.vocab import IdMap
-from segue.exceptions import ModelFormatError, NotFittedError
-from segue.models.base import BaseRecommender
-from segue.models.registry import class_path, resolve_class_path
+from segue.exceptions import ModelFormatError, NotFittedError, ParameterError
 
-__all__ = ["load_model", "read_manifest", "save_model"]
+if TYPE_CHECKING:
+    from segue.models.base import BaseRecommender
+
+__all__ = ["Codec", "load", "load_model", "read_manifest", "register_codec", "save", "save_model"]
 
 FORMAT = "segue.model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE = (1, 2)
 _SPARSE_PARTS = ("data", "indices", "indptr", "shape")
 
 
-def save_model(model: BaseRecommender, path: str | os.PathLike[str]) -> Path:
-    """Write a fitted model to the directory ``path`` (replaced atomically if present)."""
+@dataclass
+class _Writer:
+    """What one save collects: npz arrays and the directory files are written to."""
+
+    root: Path
+    arrays: dict[str, np.ndarray]
+    libraries: set[str]
+
+
+@dataclass
+class _Reader:
+    """What one load reads from: the npz arrays and the directory."""
+
+    root: Path
+    arrays: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one kind of learned value is stored: a test, a writer and a reader.
+
+    ``save(value, name, writer)`` returns the JSON entry of the manifest (the codec name is
+    added); ``load(entry, reader)`` returns the value.
+    """
+
+    name: str
+    takes: Callable[[Any], bool]
+    save: Callable[[Any, str, _Writer], dict[str, Any]]
+    load: Callable[[dict[str, Any], _Reader], Any]
+
+
+_CODECS: dict[str, Codec] = {}
+
+
+def register_codec(codec: Codec) -> Codec:
+    """Add a codec (tried after the built-in ones, in order of registration)."""
+    _CODECS[codec.name] = codec
+    return codec
+
+
+# built-in codecs ---------------------------------------------------------------------------------
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
+
+
+def _save_array(value: np.ndarray, name: str, w: _Writer) -> dict[str, Any]:
+    if value.dtype == object:
+        raise ModelFormatError(f"learned array {name} has dtype object; cannot save safely")
+    w.arrays[name] = value
+    return {"key": name}
+
+
+def _save_csr(value: Any, name: str, w: _Writer) -> dict[str, Any]:
+    csr = sp.csr_array(value)
+    keys = {}
+    for part in _SPARSE_PARTS:
+        keys[part] = f"{name}.{part}"
+        w.arrays[keys[part]] = np.asarray(getattr(csr, part))
+    return {"keys": keys}
+
+
+def _load_csr(entry: dict[str, Any], r: _Reader) -> sp.csr_array:
+    parts = {p: r.arrays[k] for p, k in entry["keys"].items()}
+    return sp.csr_array(
+        (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"])
+    )
+
+
+def _save_idmap(value: IdMap, name: str, w: _Writer) -> dict[str, Any]:
+    ids = value.to_list()
+    if not _is_json(ids):
+        raise ModelFormatError(f"ids of {name} are not JSON strings or integers")
+    entry: dict[str, Any] = {"kind": value.kind, "ids": ids}
+    if value.has_kinds:
+        entry["kinds_key"] = f"{name}.kinds"
+        w.arrays[entry["kinds_key"]] = np.asarray(value.kinds)
+    return entry
+
+
+def _load_idmap(entry: dict[str, Any], r: _Reader) -> IdMap:
+    kinds = r.arrays[entry["kinds_key"]] if "kinds_key" in entry else None
+    return IdMap(entry["ids"], kind=entry.get("kind", "item"), kinds=kinds)
+
+
+def _is_tensor_dict(value: Any) -> bool:
+    if not isinstance(value, dict) or not value:
+        return False
+    if not all(isinstance(k, str) for k in value):
+        return False
+    if all(isinstance(v, np.ndarray) and v.dtype != object for v in value.values()):
+        return True
+    return all(type(v).__module__.startswith("torch") for v in value.values())
+
+
+def _save_tensors(value: dict[str, Any], name: str, w: _Writer) -> dict[str, Any]:
+    from segue._extras import require
+
+    file = f"{name}.safetensors"
+    if all(isinstance(v, np.ndarray) for v in value.values()):
+        require("safetensors.numpy", "saving tensors").save_file(
+            {k: np.ascontiguousarray(v) for k, v in value.items()}, str(w.root / file)
+        )
+        framework = "numpy"
+    else:
+        require("safetensors.torch", "saving torch tensors").save_file(
+            {k: v.detach().contiguous().cpu() for k, v in value.items()}, str(w.root / file)
+        )
+        framework = "torch"
+        w.libraries.add("torch")
+    w.libraries.add("safetensors")
+    return {"file": file, "framework": framework}
+
+
+def _load_tensors(entry: dict[str, Any], r: _Reader) -> dict[str, Any]:
+    from segue._extras import require
+
+    module = "safetensors.torch" if entry.get("framework") == "torch" else "safetensors.numpy"
+    return dict(require(module, "loading tensors").load_file(str(r.root / entry["file"])))
+
+
+def _is_model(value: Any) -> bool:
+    from segue.models.base import BaseRecommender
+
+    return isinstance(value, BaseRecommender)
+
+
+def _save_nested(value: BaseRecommender, name: str, w: _Writer) -> dict[str, Any]:
+    _write_model(value, w.root / name)
+    return {"dir": name}
+
+
+def _load_nested(entry: dict[str, Any], r: _Reader) -> BaseRecommender:
+    return _read_model(r.root / entry["dir"])
+
+
+def _is_model_dict(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(_is_model(v) for v in value.values())
+
+
+def _save_models(value: dict[str, Any], name: str, w: _Writer) -> dict[str, Any]:
+    dirs = {}
+    for key, model in value.items():
+        if not key or "/" in key or key.startswith("."):
+            raise ModelFormatError(f"nested model name {key!r} of {name} is not a folder name")
+        dirs[key] = f"{name}/{key}"
+        _write_model(model, w.root / dirs[key])
+    return {"dirs": dirs}
+
+
+def _load_models(entry: dict[str, Any], r: _Reader) -> dict[str, Any]:
+    return {key: _read_model(r.root / d) for key, d in entry["dirs"].items()}
+
+
+for _codec in (
+    Codec("json", _is_json, lambda v, n, w: {"value": v}, lambda e, r: e["value"]),
+    Codec(
+        "array",
+        lambda v: isinstance(v, np.ndarray),
+        _save_array,
+        lambda e, r: r.arrays[e["key"]],
+    ),
+    Codec("csr", sp.issparse, _save_csr, _load_csr),
+    Codec("idmap", lambda v: isinstance(v, IdMap), _save_idmap, _load_idmap),
+    Codec("tensors", _is_tensor_dict, _save_tensors, _load_tensors),
+    Codec("model", _is_model, _save_nested, _load_nested),
+    Codec("models", _is_model_dict, _save_models, _load_models),
+):
+    register_codec(_codec)
+
+
+def _codec_for(name: str, value: Any) -> Codec:
+    for codec in _CODECS.values():
+        if codec.takes(value):
+            return codec
+    raise ModelFormatError(
+        f"learned attribute {name} of type {type(value).__name__} has no codec; register one "
+        "with segue.serialization.register_codec or adapt _state_to_save"
+    )
+
+
+# manifest ----------------------------------------------------------------------------------------
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON: a model given as a parameter is written as its name and params."""
+
+    def convert(value: Any) -> Any:
+        if _is_model(value):
+            if value.registry_name is None:
+                raise ModelFormatError(f"{type(value).__name__} is not a registered model")
+            return {"model": value.registry_name, "params": _jsonable_params(value.get_params())}
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [convert(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
+    out = convert(params)
+    if not _is_json(out):
+        raise ModelFormatError(f"parameters are not JSON-able: {out!r}")
+    return out
+
+
+def _versions(libraries: set[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {
+        "segue": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": metadata.version("scipy"),
+    }
+    for name in sorted(libraries):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+# saving ------------------------------------------------------------------------------------------
+def _write_model(model: BaseRecommender, root: Path) -> None:
+    from segue.models.registry import class_path
+
     if not model.is_fitted:
         raise NotFittedError(f"cannot save an unfitted {type(model).__name__}")
-    arrays: dict[str, np.ndarray] = {}
-    scalars: dict[str, Any] = {}
-    maps: dict[str, list[Any]] = {}
-    for name, value in model.learned_state().items():
-        if isinstance(value, IdMap):
-            maps[name] = value.to_list()
-        elif sp.issparse(value):
-            csr = sp.csr_array(value)
-            arrays.update({f"{name}.{p}": np.asarray(getattr(csr, p)) for p in _SPARSE_PARTS})
-        elif isinstance(value, np.ndarray):
-            if value.dtype == object:
-                raise ModelFormatError(f"learned array {name} has dtype object; cannot save safely")
-            arrays[name] = value
-        elif isinstance(value, bool | int | float | str) or value is None:
-            scalars[name] = value
-        else:
-            raise ModelFormatError(f"learned attribute {name} of type {type(value).__name__}")
+    if model.registry_name is None:
+        raise ModelFormatError(
+            f"{class_path(type(model))} is not registered (segue.models.registry.register); "
+            "only registered models can be loaded again"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(root, {}, set(type(model).libraries))
+    state = {}
+    for name, value in model._state_to_save().items():
+        codec = _codec_for(name, value)
+        state[name] = {"codec": codec.name, **codec.save(value, name, writer)}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "class": class_path(type(model)),
-        "params": model.get_params(),
-        "segue_version": __version__,
-        "numpy_version": np.__version__,
-        "python_version": platform.python_version(),
+        "name": model.registry_name,
+        "params": _jsonable_params(model.get_params()),
+        "versions": _versions(writer.libraries),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "state": scalars,
-        "id_maps": maps,
+        "state": state,
     }
+    np.savez(root / "arrays.npz", **writer.arrays)
+    with open(root / "manifest.json", "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, ensure_ascii=False)
+
+
+def save(model: BaseRecommender, path: str | os.PathLike[str]) -> Path:
+    """Write a fitted model to the directory ``path`` (replaced atomically if present)."""
     with atomic_dir(path) as tmp:
-        np.savez(tmp / "arrays.npz", **arrays)
-        with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, ensure_ascii=False)
+        _write_model(model, tmp)
     return Path(path)
 
 
+# loading -----------------------------------------------------------------------------------------
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The manifest of a saved model, checked for format and version."""
     file = Path(path) / "manifest.json"
@@ -86,50 +327,102 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             manifest = json.load(fh)
     except FileNotFoundError:
         raise ModelFormatError(f"{path}: not a segue model directory (no manifest.json)") from None
+    except NotADirectoryError:
+        raise ModelFormatError(f"{path}: not a segue model directory") from None
     except json.JSONDecodeError as exc:
         raise ModelFormatError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    if manifest.get("format") != FORMAT:
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ModelFormatError(f"{file}: cannot read the manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFormatError(f"{file}: not a segue model manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in _READABLE:
         raise ModelFormatError(
             f"{file}: model format version {manifest.get('format_version')!r}; this segue "
-            f"reads version {FORMAT_VERSION}"
+            f"reads versions {', '.join(map(str, _READABLE))}"
         )
+    for key, kind in (("class", str), ("params", dict), ("state", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise ModelFormatError(f"{file}: {key!r} is missing or not a {kind.__name__}")
     return manifest
 
 
-def load_model(path: str | os.PathLike[str]) -> BaseRecommender:
-    """Read a model written by :func:`save_model`."""
-    manifest = read_manifest(path)
-    cls = resolve_class_path(manifest["class"])
-    if manifest.get("segue_version") != __version__:
-        warnings.warn(
-            f"model saved with segue {manifest.get('segue_version')}, loading with {__version__}",
-            UserWarning,
-            stacklevel=2,
-        )
-    model = cls(**manifest["params"])
-    for name, value in manifest["state"].items():
-        setattr(model, name, value)
-    for name, ids in manifest["id_maps"].items():
-        setattr(model, name, IdMap(ids, kind=name.rstrip("s_")))
+def _read_arrays(root: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(Path(path) / "arrays.npz", allow_pickle=False) as npz:
-            stored = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"{path}: cannot read arrays.npz ({exc})") from None
-    sparse_names = {k.rsplit(".", 1)[0] for k in stored if "." in k}
-    for name in sparse_names:
-        parts = {p: stored.pop(f"{name}.{p}") for p in _SPARSE_PARTS}
-        setattr(
-            model,
-            name,
-            sp.csr_array(
-                (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"])
-            ),
+        with np.load(root / "arrays.npz", allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise ModelFormatError(f"{root}: arrays.npz is missing") from None
+    except (OSError, ValueError, EOFError) as exc:
+        reason = str(exc).split(";")[0].replace("allow_pickle=False", "safe loading")
+        raise ModelFormatError(
+            f"{root / 'arrays.npz'}: not a readable npz file ({reason})"
+        ) from None
+
+
+def _read_model(root: Path) -> BaseRecommender:
+    from segue.models.registry import resolve_class_path
+
+    manifest = read_manifest(root)
+    cls = resolve_class_path(manifest["class"])
+    saved_with = (manifest.get("versions") or {}).get("segue", manifest.get("segue_version"))
+    if saved_with != __version__:
+        warnings.warn(
+            f"{root}: model saved with segue {saved_with}, loading with {__version__}",
+            UserWarning,
+            stacklevel=3,
         )
-    for name, value in stored.items():
-        setattr(model, name, value)
+    try:
+        model = cls(**manifest["params"])
+        model.set_params(**manifest["params"])
+    except (TypeError, ParameterError) as exc:
+        raise ModelFormatError(f"{root / 'manifest.json'}: bad parameters ({exc})") from None
+    arrays = _read_arrays(root)
+    if manifest["format_version"] == 1:
+        state = _legacy_state(manifest, arrays)
+    else:
+        reader = _Reader(root, arrays)
+        state = {}
+        for name, entry in manifest["state"].items():
+            codec = _CODECS.get(entry.get("codec")) if isinstance(entry, dict) else None
+            if codec is None or not name.endswith("_"):
+                raise ModelFormatError(f"{root / 'manifest.json'}: bad state entry {name!r}")
+            try:
+                state[name] = codec.load(entry, reader)
+            except ModelFormatError:
+                raise
+            except (KeyError, ValueError, TypeError, OSError) as exc:
+                raise ModelFormatError(
+                    f"{root}: cannot read {name} ({type(exc).__name__}: {exc})"
+                ) from None
+    model._restore_state(state)
     if not model.is_fitted:
-        raise ModelFormatError(f"{path}: the saved state is incomplete")
+        raise ModelFormatError(f"{root}: the saved state is incomplete")
     return model
+
+
+def _legacy_state(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """State of a format-1 directory: scalars and id maps in the manifest, dotted npz keys."""
+    from segue.data.kinds import kinds_from_prefixes
+
+    state: dict[str, Any] = dict(manifest["state"])
+    for name, ids in manifest.get("id_maps", {}).items():
+        values = np.asarray(ids, dtype=object)
+        kinds = kinds_from_prefixes(values) if name == "items_" else None
+        state[name] = IdMap(values, kind=name.rstrip("s_"), kinds=kinds)
+    stored = dict(arrays)
+    for name in {k.rsplit(".", 1)[0] for k in stored if "." in k}:
+        keys = {p: f"{name}.{p}" for p in _SPARSE_PARTS}
+        state[name] = _load_csr({"keys": keys}, _Reader(Path(), stored))
+        for key in keys.values():
+            stored.pop(key)
+    state.update(stored)
+    return state
+
+
+def load(path: str | os.PathLike[str]) -> BaseRecommender:
+    """Read any model written by :func:`save`: the manifest names its (registered) class."""
+    return _read_model(Path(path))
+
+
+save_model = save
+load_model = load

@@ -78,7 +78,7 @@ def grid_search(
     """
     fixed = dict(fixed or {})
     points = expand_grid(grid)
-    valid = set(model._param_names())
+    valid = set(model.param_names())
     unknown = sorted((set(grid) | set(fixed)) - valid)
     if unknown:
         raise ParameterError(

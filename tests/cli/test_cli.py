@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from segue.cli.main import app
 from segue.data.readers.listens import read_listens, write_listens
-from segue.data.synthetic import generate_listens
+from segue.data.synthetic.listens import generate_listens
 
 runner = CliRunner()
 

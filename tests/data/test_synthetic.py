@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from segue.data.synthetic import generate_listens
+from segue.data.synthetic.listens import generate_listens
 from segue.exceptions import ParameterError
 
 SMALL = {"n_users": 800, "n_items": 1500, "n_clusters": 15}

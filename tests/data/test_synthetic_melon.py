@@ -14,7 +14,7 @@ import pytest
 
 from segue.data.melon_split import question_type
 from segue.data.readers.melon import PLAYLIST_FIELDS, SONG_META_FIELDS, read_genres, read_melon
-from segue.data.synthetic_melon import GENRES, generate_melon
+from segue.data.synthetic.melon import GENRES, generate_melon
 from segue.exceptions import ParameterError
 
 FILES = (

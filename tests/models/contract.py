@@ -34,6 +34,10 @@ class RecommenderContract:
     def make_model(self) -> BaseRecommender:
         raise NotImplementedError
 
+    def other_data(self) -> Interactions:
+        """A second, different training set (for the refit test)."""
+        return planted_interactions(seed=7, n_users=25, n_items=40)
+
     @pytest.fixture
     def data(self) -> Interactions:
         return planted_interactions()
@@ -120,7 +124,7 @@ class RecommenderContract:
         np.testing.assert_array_equal(a.scores, b.scores)
 
     def test_refit_does_not_leak_state(self, data: Interactions) -> None:
-        other = planted_interactions(seed=7, n_users=25, n_items=40)
+        other = self.other_data()
         model = self.make_model().fit(other).fit(data)
         fresh = self.make_model().fit(data)
         assert model.items_ == data.items

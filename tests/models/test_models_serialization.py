@@ -16,10 +16,17 @@ def test_manifest_names_class_params_versions_and_id_maps(planted, tmp_path) -> 
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["class"] == "segue.models.ease:EASE"
     assert manifest["params"]["l2"] == 3.0
-    assert manifest["format_version"] == 1 and manifest["segue_version"]
-    assert manifest["id_maps"]["items_"] == planted.items.to_list()
-    assert manifest["id_maps"]["users_"] == planted.users.to_list()
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["arrays.npz", "manifest.json"]
+    assert manifest["format_version"] == 2 and manifest["versions"]["segue"]
+    assert manifest["versions"]["numpy"] and manifest["versions"]["scipy"]
+    assert manifest["state"]["items_"] == {
+        "codec": "idmap",
+        "kind": "item",
+        "ids": planted.items.to_list(),
+    }
+    assert manifest["state"]["users_"]["ids"] == planted.users.to_list()
+    assert manifest["state"]["weights_"]["codec"] == "array"
+    files = sorted(p.name for p in (tmp_path / "m").iterdir() if not p.name.startswith("."))
+    assert files == ["arrays.npz", "manifest.json"]
 
 
 def test_foreign_class_is_refused(planted, tmp_path) -> None:

@@ -9,10 +9,11 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segue.continuation import continue_playlists, playlist_interactions, title_columns
+from segue.data.kinds import ItemKind
 from segue.data.playlists import Playlists
 from segue.data.vocab import IdMap
 from segue.exceptions import ParameterError
+from segue.inference import continue_playlists, playlist_interactions
 from segue.models.knn import ItemKNN
 from segue.models.popularity import MostPopular
 from segue.ranking.candidates import (
@@ -55,7 +56,7 @@ def test_sources_match_continue_playlists_and_exclude_seeds_and_titles(fitted):
     models, queries = fitted
     cands = retrieve_candidates(models, queries, 10)
     items = models["pop"].items_
-    titles = set(title_columns(items).tolist())
+    titles = set(items.columns(ItemKind.TITLE_WORD, ItemKind.TITLE).tolist())
     for j, name in enumerate(cands.sources):
         batch = next(continue_playlists(models[name], queries, 10))
         for row in range(len(cands.pids)):

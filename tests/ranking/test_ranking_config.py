@@ -71,7 +71,7 @@ def test_cli_trains_and_submits_with_the_two_stage_model(tmp_path: Path) -> None
         "--out",
         tmp_path / "ts",
     )
-    assert (tmp_path / "ts" / "ranker.txt").read_text().startswith("tree")
+    assert (tmp_path / "ts" / "ranker_.txt").read_text().startswith("tree")
     ok(
         "recommend",
         tmp_path / "ts",

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segue.continuation import playlist_interactions
 from segue.data.playlists import Playlists
+from segue.inference import playlist_interactions
 from segue.ranking.candidates import merge_candidates, query_history
 from segue.ranking.features import FeatureContext, _gather, build_features
 
@@ -276,7 +276,7 @@ def test_features_without_metadata_are_nan_or_zero():
 @pytest.mark.slow
 def test_two_stage_on_melon_without_song_meta(tmp_path):
     from segue.data.readers.melon import read_melon
-    from segue.data.synthetic_melon import generate_melon
+    from segue.data.synthetic.melon import generate_melon
     from segue.models.knn import UserKNN
     from segue.models.popularity import MostPopular
     from segue.ranking.two_stage import TwoStage

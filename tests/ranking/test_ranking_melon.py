@@ -9,19 +9,22 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from segue.continuation import continue_playlists, playlist_interactions, tag_columns, track_columns
+from segue.data.kinds import ItemKind
 from segue.data.melon_split import QUESTION_MIXES
 from segue.data.playlists import Playlists
 from segue.data.readers.melon import melon_playlists, read_melon
-from segue.data.synthetic_melon import generate_melon
+from segue.data.synthetic.melon import generate_melon
 from segue.exceptions import ParameterError
+from segue.inference import continue_playlists, playlist_interactions
 from segue.metrics.challenges import melon_metrics
 from segue.models.knn import ItemKNN, UserKNN
 from segue.models.popularity import MostPopular
 from segue.models.wrmf import WRMF
+from segue.ranking.answering import cold_list
 from segue.ranking.features import recent_popularity
 from segue.ranking.inner_split import inner_split_melon
 from segue.ranking.two_stage import COLD_HALF_LIVES, TwoStage
+from segue.serialization import load_model, save_model
 
 pytestmark = pytest.mark.slow  # one TwoStage fit: about 3 s with LightGBM on one thread
 
@@ -240,14 +243,16 @@ def test_cold_start_gets_the_recent_popularity_list(trained):
     queries = melon_playlists(records, outer.train.tracks)
     answers = model.answer_questions(queries, 100, 10)
     items = model.items_
-    cold_songs = items.ids[model._cold_list(track_columns(items), 100)].tolist()
-    cold_tags = [str(t)[4:] for t in items.ids[model._cold_list(tag_columns(items), 10)]]
+    cold_songs = items.ids[cold_list(model.context_, items.columns(ItemKind.TRACK), 100)].tolist()
+    cold_tags = [
+        str(t)[4:] for t in items.ids[cold_list(model.context_, items.columns(ItemKind.TAG), 10)]
+    ]
     for a in answers[:2]:
         assert a["songs"] == cold_songs and a["tags"] == cold_tags
     pop = model.context_.item_recent_pop
     cold_pop = pop[items.numbers(np.asarray(cold_songs, dtype=object))]
     assert (np.diff(cold_pop) <= 0).all()
-    assert cold_pop[-1] >= np.sort(pop[track_columns(items)])[-100]
+    assert cold_pop[-1] >= np.sort(pop[items.columns(ItemKind.TRACK)])[-100]
     # a question with something known is not answered with the cold list
     assert answers[2]["songs"] != cold_songs
     alone = model.answer_questions(melon_playlists(records[:1], outer.train.tracks), 100, 10)
@@ -256,14 +261,16 @@ def test_cold_start_gets_the_recent_popularity_list(trained):
 
 def test_save_load_round_trip(trained, tmp_path):
     model, outer = trained
-    path = model.save(tmp_path / "two")
-    assert (path / "tag_ranker.txt").read_text().startswith("tree")
-    doc = json.loads((path / "config.json").read_text())
-    assert doc["task"] == "melon"
-    assert doc["context_matrix_from"] in doc["sources"]
-    with np.load(path / "context.npz", allow_pickle=False) as npz:
-        assert not [k for k in npz.files if k.startswith("matrix.")]
-    loaded = TwoStage.load(path)
+    path = save_model(model, tmp_path / "two")
+    assert (path / "tag_ranker_.txt").read_text().startswith("tree")
+    state = json.loads((path / "manifest.json").read_text())["state"]
+    assert state["task_"]["value"] == "melon"
+    assert state["context_matrix_from_"]["value"] in state["models_"]["dirs"]
+    from safetensors.numpy import load_file
+
+    context = load_file(str(path / state["context_"]["file"]))
+    assert context and not [k for k in context if k.startswith("matrix.")]
+    loaded = load_model(path)
     assert loaded.task_ == "melon" and loaded.cold_half_life_ == model.cold_half_life_
     np.testing.assert_array_equal(loaded.fusion_weights_, model.fusion_weights_)
     a, b = sp.csr_array(model.context_.matrix), sp.csr_array(loaded.context_.matrix)
@@ -278,10 +285,10 @@ def test_served_like_answered(trained):
 
     A request carries no update date, so the batch questions are asked without theirs too.
     """
-    from segue.serving import TwoStageContinuer
+    from segue.inference.continuer import Continuer
 
     model, outer = trained
-    served = TwoStageContinuer(model)
+    served = Continuer(model)
     assert served.has_tags
     undated = Playlists(
         playlists=outer.queries.playlists.drop(columns=["updt_date"]),

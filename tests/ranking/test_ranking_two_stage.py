@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from segue.data.readers.mpd import read_mpd
-from segue.data.synthetic_mpd import generate_mpd
+from segue.data.synthetic.mpd import generate_mpd
 from segue.exceptions import NotFittedError
 from segue.metrics.challenges import mpd_metrics
 from segue.models.knn import ItemKNN, UserKNN
@@ -16,6 +16,7 @@ from segue.models.popularity import MostPopular
 from segue.models.wrmf import WRMF
 from segue.ranking.inner_split import inner_split
 from segue.ranking.two_stage import TwoStage, rank_candidates
+from segue.serialization import load_model, save_model
 
 pytestmark = pytest.mark.slow  # about 15 s on 2 cores
 
@@ -48,7 +49,8 @@ def _ndcg(lists, pids, model, outer):
 
 def test_beats_every_first_stage_model(trained):
     model, outer = trained
-    pids, lists, cands, seconds = model.recommend_idx(outer.queries, N_LIST)
+    ranked = model.rank(outer.queries, N_LIST)
+    pids, lists, cands, seconds = (ranked.pids, ranked.tracks, ranked.candidates, ranked.seconds)
     assert set(seconds) == {"first_stage", "features", "ranker"}
     ours = _ndcg(lists, pids, model, outer)
     for j, name in enumerate(cands.sources):
@@ -72,17 +74,18 @@ def test_lists_are_valid_continuations(trained):
 
 def test_pads_with_first_stage_order_beyond_n(trained):
     model, outer = trained
-    pids, lists, _, _ = model.recommend_idx(outer.queries, 300)  # more than n = 200 re-ranked
+    ranked = model.rank(outer.queries, 300)  # more than n = 200 re-ranked
+    lists = ranked.tracks
     assert (lists >= 0).all()
 
 
 def test_save_load_round_trip(trained, tmp_path):
     model, outer = trained
-    path = model.save(tmp_path / "two")
-    assert (path / "ranker.txt").read_text().startswith("tree")
-    doc = json.loads((path / "config.json").read_text())
-    assert doc["sources"] == ["userknn", "itemknn", "wrmf", "pop"]
-    loaded = TwoStage.load(path)
+    path = save_model(model, tmp_path / "two")
+    assert (path / "ranker_.txt").read_text().startswith("tree")
+    doc = json.loads((path / "manifest.json").read_text())
+    assert list(doc["state"]["models_"]["dirs"]) == ["userknn", "itemknn", "wrmf", "pop"]
+    loaded = load_model(path)
     a = model.continue_playlists(outer.queries, 50)
     b = loaded.continue_playlists(outer.queries, 50)
     assert a == b

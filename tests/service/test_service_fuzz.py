@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segue import EASE, WRMF, save_model
-from segue.continuation import playlist_interactions
 from segue.data.playlists import Playlists
+from segue.inference import playlist_interactions
 from segue.service.app import create_app
 from segue.service.schemas import ContinueResponse, RecommendResponse
 

@@ -31,16 +31,16 @@ from typer.testing import CliRunner
 
 from segue import EASE, WRMF, Interactions, ItemKNN, MostPopular, UserKNN, load_model, save_model
 from segue.cli.main import app as cli_app
-from segue.continuation import continue_playlists, playlist_interactions
 from segue.data.melon_split import split_melon
 from segue.data.mpd_split import split_mpd
 from segue.data.readers.melon import read_melon
 from segue.data.readers.mpd import read_challenge_set, read_mpd
-from segue.data.synthetic_melon import generate_melon
-from segue.data.synthetic_mpd import generate_mpd
+from segue.data.synthetic.melon import generate_melon
+from segue.data.synthetic.mpd import generate_mpd
+from segue.inference import continue_playlists, playlist_interactions
+from segue.inference.continuer import Continuer
 from segue.service.app import MAX_BODY_BYTES, create_app
 from segue.service.schemas import ContinueResponse, RecommendResponse
-from segue.serving import Continuer
 
 N_CHALLENGE = 60
 PATHS = ["/v1/continue", "/v1/recommend"]
@@ -155,7 +155,7 @@ def test_health_model_info_and_openapi(client, mpd) -> None:
     assert info["training"]["rows"] == len(model.users_)
     assert info["training"]["items"] == len(model.items_) > info["training"]["tracks"]  # titles
     assert info["training"]["interactions"] == model.history_.nnz
-    assert info["version"]["segue"] and info["version"]["format_version"] == 1
+    assert info["version"]["segue"] and info["version"]["format_version"] == 2
     assert info["has_tags"] is False and info["uses_title"] is True
     schema = client.get("/openapi.json").json()
     assert {"/v1/continue", "/v1/recommend", "/health", "/v1/model"} <= set(schema["paths"])
@@ -542,8 +542,8 @@ def test_two_stage_model_is_served_with_the_lists_of_segue_recommend(mpd, tmp_pa
     model = TwoStage(
         {"userknn": UserKNN(), "popularity": MostPopular()}, n=200, per_category=8
     ).fit(train)
-    model.save(tmp_path / "ts")
-    expected = TwoStage.load(tmp_path / "ts").continue_playlists(mpd["queries"], 50)
+    save_model(model, tmp_path / "ts")
+    expected = load_model(tmp_path / "ts").continue_playlists(mpd["queries"], 50)
     with running_server(tmp_path / "ts") as url, httpx.Client(base_url=url, timeout=30) as c:
         info = c.get("/v1/model").json()
         assert info["model"] == "TwoStage" and info["uses_title"] is True
@@ -560,5 +560,10 @@ def test_two_stage_model_is_served_with_the_lists_of_segue_recommend(mpd, tmp_pa
         banned = expected[pid][:3]
         got = post(c, {"tracks": list(mpd["seeds"][pid]), "n": 50, "exclude": banned}).json()
         assert not set(banned) & set(got["tracks"]) and len(got["tracks"]) == 50
-        res = post(c, {"user": int(train.playlists["pid"].iloc[0]), "n": 5}, "/v1/recommend")
-        assert res.status_code == 404 and "two-stage" in res.json()["detail"]
+        # a training playlist is answered like any model's user: its continuation, seeds excluded
+        first = train.playlists["pid"].iloc[0]
+        res = post(c, {"user": int(first), "n": 5}, "/v1/recommend")
+        assert res.status_code == 200 and len(res.json()["tracks"]) == 5
+        assert not set(res.json()["tracks"]) & set(train.track_lists()[first])
+        res = post(c, {"user": -12345, "n": 5}, "/v1/recommend")
+        assert res.status_code == 404

@@ -51,9 +51,12 @@ def split_listens_cmd(
     weight_col: WeightCol = None,
 ) -> None:
     """Write DIR/listen_count.txt, DIR/target_users.txt and DIR/answers.txt."""
-    from segue.data.readers.listens import read_listens, write_listens, write_targets
-    from segue.data.split import split_listens
+    from segue._atomic import check_output_dir
+    from segue.data.readers.listens import read_listens
+    from segue.data.split import split_listens, write_listen_split
     from segue.exceptions import DataFormatError
+
+    check_output_dir(out_dir, keep=[listens])
 
     if input_format(listens, fmt) == "listens":  # keep file order: read the frame directly
         with status(f"reading {listens}"):
@@ -74,10 +77,7 @@ def split_listens_cmd(
         min_items=min_items,
         seed=seed,
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_listens(out_dir / "listen_count.txt", result.listens)
-    write_targets(out_dir / "target_users.txt", result.targets)
-    write_listens(out_dir / "answers.txt", result.answers)
+    write_listen_split(result, out_dir, source=listens)
     out.print(
         f"{len(result.targets)} target users, {len(result.answers)} held-out listens, "
         f"{len(result.listens)} visible listens -> {out_dir}",
@@ -96,7 +96,7 @@ def generate_listens_cmd(
 ) -> None:
     """Synthetic listen counts with taste clusters, a long tail and heavy-tailed counts."""
     from segue.data.readers.listens import write_listens
-    from segue.data.synthetic import generate_listens
+    from segue.data.synthetic.listens import generate_listens
 
     df = generate_listens(users, items, n_clusters=clusters, seed=seed)
     write_listens(out_file, df)

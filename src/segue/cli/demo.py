@@ -29,7 +29,7 @@ def run_demo(
     from segue.cli.models import recommend_to_file, train_model
     from segue.data.readers.listens import read_listens, write_listens, write_targets
     from segue.data.split import split_listens
-    from segue.data.synthetic import generate_listens
+    from segue.data.synthetic.listens import generate_listens
     from segue.metrics.evaluate import evaluate_files
 
     raw = workdir / "listen_count.txt"
@@ -60,7 +60,7 @@ def run_playlist_demo(
     """MPD-format playlists: split, train, write submissions, score them per category."""
     from segue.cli.playlists import playlist_training_data, write_mpd_continuations
     from segue.data.mpd_split import split_mpd
-    from segue.data.synthetic_mpd import generate_mpd
+    from segue.data.synthetic.mpd import generate_mpd
     from segue.metrics.playlist_eval import evaluate_mpd
     from segue.models.registry import model_class
     from segue.serialization import save_model

@@ -38,5 +38,8 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: SIGTERM/SIGHUP unwind (temporaries removed), then exit."""
+    from segue._atomic import signal_cleanup
+
+    with signal_cleanup():
+        app()

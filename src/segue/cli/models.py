@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -22,12 +21,12 @@ from segue.cli._common import (
     status,
 )
 from segue.data.interactions import Interactions
-from segue.exceptions import ParameterError
+from segue.exceptions import DataFormatError, ParameterError
 from segue.models.base import BaseRecommender
-from segue.models.registry import MODELS
+from segue.models.registry import model_class, model_names
 
 ModelName = typer.Option(
-    help=f"Model to train: {', '.join(MODELS)}, or two-stage (MPD or Melon playlists)."
+    help=f"Model to train: {', '.join(model_names())} (two-stage: MPD or Melon playlists)."
 )
 
 
@@ -43,7 +42,6 @@ def train_model(
     fmt: str = "auto",
 ) -> float:
     """Fit ``model`` on ``listens`` (a path or loaded data), save it; returns the fit seconds."""
-    from segue.models.registry import model_class
     from segue.serialization import save_model
 
     if isinstance(listens, Interactions):
@@ -52,7 +50,7 @@ def train_model(
         data = load_interactions_arg(
             listens, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
         )
-    estimator = model_class(model)().set_params(**params)
+    estimator = model_class(model)().set_params(**params).validate_params()
     with status(f"fitting {estimator!r} on {data!r}"):
         estimator.fit(data)
     save_model(estimator, out_dir)
@@ -70,11 +68,11 @@ def recommend_to_file(
 ) -> dict[str, int]:
     """Write ``uid sid_1 ... sid_n`` lines for every target user; returns counts for the log."""
     from segue.data.readers.listens import read_listen_interactions, read_targets
-    from segue.serialization import load_model
+    from segue.serialization import load
 
     if n < 1:
         raise ParameterError(f"--n must be at least 1, got {n}")
-    model = load_model(model_dir)
+    model = load(model_dir)
     targets = read_targets(users_file)
     hist = read_listen_interactions(history) if history is not None else None
     return write_recommendations(model, targets, n, out_file, unknown=unknown, history=hist)
@@ -140,7 +138,7 @@ def register(app: typer.Typer) -> None:
         ] = True,
         config: Annotated[
             Path | None,
-            typer.Option(help="two-stage.toml for --model two-stage (default: the built-in)."),
+            typer.Option(help="TOML or JSON file of the model's parameters (--param wins)."),
         ] = None,
         param: Annotated[
             list[str] | None, typer.Option("--param", help="Hyper-parameter NAME=VALUE (repeat).")
@@ -154,37 +152,25 @@ def register(app: typer.Typer) -> None:
         weight_col: Annotated[str | None, WeightColOption] = None,
     ) -> None:
         """Fit a model and save it as a directory (manifest.json + arrays.npz)."""
-        params = {}
-        if params_file is not None:
-            from segue.exceptions import DataFormatError
+        params: dict = {}
+        for source, syntax in ((config, "auto"), (params_file, "json")):
+            if source is None:
+                continue
+            from segue.config import read_config
 
-            try:
-                params = json.loads(params_file.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise DataFormatError(f"cannot read parameters: {exc}", path=params_file) from None
-            if not isinstance(params, dict):
-                raise DataFormatError("expected a JSON object of parameters", path=params_file)
-            tuned_for = params.pop("model", model)  # files written by `segue tune` name it
+            found = read_config(source, fmt=syntax)
+            tuned_for = found.pop("model", model)  # files written by `segue tune` name it
             if tuned_for != model:
                 raise DataFormatError(
-                    f"parameters are for model {tuned_for!r}, not {model!r}", path=params_file
+                    f"parameters are for model {tuned_for!r}, not {model!r}", path=source
                 )
+            params.update(found)
         params.update(parse_params(param))
         inputs = [x for x in (listens, mpd, melon) if x is not None]
         if len(inputs) != 1:
             raise ParameterError("give exactly one of --listens, --mpd or --melon")
-        if model == "two-stage":
-            from segue.cli.playlists import train_two_stage
-
-            if mpd is None and melon is None:
-                raise ParameterError("--model two-stage trains on playlists: give --mpd or --melon")
-            if params:
-                raise ParameterError("--model two-stage takes its settings from --config")
-            seconds = train_two_stage(mpd, melon, out_dir, config)
-            out.print(f"trained two-stage in {seconds:.1f} s -> {out_dir}", highlight=False)
-            return
-        if config is not None:
-            raise ParameterError("--config is for --model two-stage")
+        if listens is not None and model_class(model).needs_playlists:
+            raise ParameterError(f"--model {model} trains on playlists: give --mpd or --melon")
         if listens is None:
             from segue.cli.playlists import playlist_training_data
 
@@ -244,13 +230,10 @@ def register(app: typer.Typer) -> None:
         if len(given) != 1:
             raise ParameterError("give exactly one of --users, --challenge or --questions")
         if challenge is not None or questions is not None:
-            from segue.cli.playlists import (
-                load_playlist_model,
-                write_melon_continuations,
-                write_mpd_continuations,
-            )
+            from segue.cli.playlists import write_melon_continuations, write_mpd_continuations
+            from segue.serialization import load
 
-            model = load_playlist_model(model_dir)
+            model = load(model_dir)
             if challenge is not None:
                 done = write_mpd_continuations(
                     model, challenge, n or 500, out_file, team_name=team_name, email=email

@@ -59,7 +59,7 @@ def generate_mpd_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Synthetic playlists in the official MPD slice format (titles follow the content)."""
-    from segue.data.synthetic_mpd import generate_mpd
+    from segue.data.synthetic.mpd import generate_mpd
 
     with status(f"generating {playlists} playlists"):
         generate_mpd(out_dir, n_playlists=playlists, n_tracks=tracks, seed=seed)
@@ -76,7 +76,7 @@ def generate_melon_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Synthetic Kakao Arena Melon files: train/val/test.json, song_meta.json, genres."""
-    from segue.data.synthetic_melon import generate_melon
+    from segue.data.synthetic.melon import generate_melon
 
     with status(f"generating {playlists} Melon playlists"):
         info = generate_melon(out_dir, n_playlists=playlists, n_songs=songs, n_tags=tags, seed=seed)
@@ -164,8 +164,9 @@ def playlist_training_data(mpd: Path | None, melon: Path | None, *, titles: bool
     """The Interactions to fit: playlists x tracks (MPD) or x songs and tags (Melon).
 
     With ``titles``, title words are columns too, so title-only playlists are scored from them.
+    The playlists travel with them (their order and metadata, for the models that read them).
     """
-    from segue.continuation import playlist_interactions
+    from segue.inference.encode import playlist_interactions
 
     if mpd is not None:
         return playlist_interactions(load_mpd_playlists(mpd), with_titles=titles)
@@ -178,57 +179,13 @@ def playlist_training_data(mpd: Path | None, melon: Path | None, *, titles: bool
     return playlist_interactions(playlists, with_tags=True, with_titles=titles)
 
 
-def train_two_stage(
-    mpd: Path | None, melon: Path | None, out_dir: Path, config: Path | None
-) -> float:
-    """Fit the two-stage model on MPD or Melon playlists and save it; returns the seconds taken."""
-    import time
-
-    from segue.ranking.config import load_two_stage_config
-    from segue.ranking.two_stage import TwoStage
-
-    model = load_two_stage_config(config) if config is not None else TwoStage()
-    if mpd is not None:
-        playlists = load_mpd_playlists(mpd)
-    else:
-        from segue.data.readers.melon import read_melon
-
-        assert melon is not None
-        with status(f"reading {melon}"):
-            playlists = read_melon(melon_file(melon, "train.json"))
-    start = time.perf_counter()
-    with status("fitting the two-stage model (inner split, first stage, ranker, refit)"):
-        model.fit(playlists)
-    model.save(out_dir)
-    return time.perf_counter() - start
-
-
-def load_playlist_model(model_dir: Path) -> Any:
-    """A two-stage model directory, or any model saved by ``segue train``."""
-    from segue.ranking.two_stage import is_two_stage_dir
-
-    if is_two_stage_dir(model_dir):
-        from segue.ranking.two_stage import TwoStage
-
-        return TwoStage.load(model_dir)
-    from segue.serialization import load_model
-
-    return load_model(model_dir)
-
-
 def _mpd_rows(model: Any, queries: Any, n: int) -> list[tuple[int, list[str]]]:
-    from segue.continuation import continue_playlists
-    from segue.ranking.two_stage import TwoStage
+    from segue.inference.continuation import continue_playlists
 
     rows: list[tuple[int, list[str]]] = []
     with progress_bar("continuing playlists", queries.n_playlists, unit="playlists") as adv:
-        if isinstance(model, TwoStage):
-            lists = model.continue_playlists(queries, n)
-            rows = [(int(pid), lists[pid]) for pid in queries.playlists["pid"]]
-            adv(len(rows))
-        else:
-            for batch in continue_playlists(model, queries, n, progress=adv):
-                rows += zip(batch.pids.tolist(), batch.tracks, strict=True)
+        for batch in continue_playlists(model, queries, n, progress=adv):
+            rows += zip(batch.pids.tolist(), batch.tracks, strict=True)
     return rows
 
 
@@ -237,7 +194,7 @@ def write_mpd_continuations(
 ) -> dict[str, int]:
     """Continue every challenge playlist and write the official submission CSV."""
     from segue.data.readers.mpd import read_challenge_set
-    from segue.submission import write_mpd_submission
+    from segue.metrics.submission import write_mpd_submission
 
     queries = read_challenge_set(challenge)
     rows = _mpd_rows(model, queries, n)
@@ -254,25 +211,20 @@ def write_mpd_continuations(
 
 def write_melon_continuations(model: Any, questions: Path, out_file: Path) -> dict[str, int]:
     """Answer every Melon question with 100 songs and 10 tags, in the results format."""
-    from segue.continuation import continue_playlists
     from segue.data.readers.melon import read_melon
-    from segue.ranking.two_stage import TwoStage
-    from segue.submission import write_melon_results
+    from segue.inference.continuation import continue_playlists
+    from segue.metrics.submission import write_melon_results
 
     queries = read_melon(questions, song_meta=False)
     rows: list[dict[str, Any]] = []
     with progress_bar("answering questions", queries.n_playlists, unit="playlists") as adv:
-        if isinstance(model, TwoStage):
-            rows = model.answer_questions(queries, MELON_N_SONGS, MELON_N_TAGS)
-            adv(len(rows))
-        else:
-            for batch in continue_playlists(
-                model, queries, MELON_N_SONGS, n_tags=MELON_N_TAGS, progress=adv
-            ):
-                assert batch.tags is not None
-                rows += [
-                    {"id": int(pid), "songs": [int(s) for s in songs], "tags": tags}
-                    for pid, songs, tags in zip(batch.pids, batch.tracks, batch.tags, strict=True)
-                ]
+        for batch in continue_playlists(
+            model, queries, MELON_N_SONGS, n_tags=MELON_N_TAGS, progress=adv
+        ):
+            assert batch.tags is not None
+            rows += [
+                {"id": int(pid), "songs": [int(s) for s in songs], "tags": tags}
+                for pid, songs, tags in zip(batch.pids, batch.tracks, batch.tags, strict=True)
+            ]
     write_melon_results(out_file, rows)
     return {"playlists": len(rows)}

@@ -63,12 +63,8 @@ def register(app: typer.Typer) -> None:
             raise ParameterError(f"--blas-threads must be at least 1, got {blas_threads}")
         if log_level not in LOG_LEVELS:
             raise ParameterError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
-        from segue.ranking.two_stage import is_two_stage_dir
-
-        if is_two_stage_dir(model_dir):
-            model = "TwoStage"
-        else:  # a wrong directory fails here, in one line
-            model = read_manifest(model_dir)["class"].rpartition(":")[2]
+        # a wrong directory fails here, in one line
+        model = read_manifest(model_dir)["class"].rpartition(":")[2]
         os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
         if blas_threads is not None:
             os.environ[BLAS_THREADS_ENV] = str(blas_threads)

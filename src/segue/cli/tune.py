@@ -22,7 +22,7 @@ from segue.cli._common import (
     progress_bar,
 )
 from segue.exceptions import ParameterError
-from segue.models.registry import MODELS
+from segue.models.registry import model_names
 
 
 def parse_grid(specs: list[str] | None) -> dict[str, list[Any]]:
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         listens: Annotated[
             Path, typer.Option(help="Training input (never the answers): listens, CSV, Parquet.")
         ],
-        model: Annotated[str, typer.Option(help=f"Model to tune: {', '.join(MODELS)}.")],
+        model: Annotated[str, typer.Option(help=f"Model to tune: {', '.join(model_names())}.")],
         grid: Annotated[
             list[str] | None,
             typer.Option("--grid", help="NAME=V1,V2,... values to try (repeat per parameter)."),

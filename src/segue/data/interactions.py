@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,9 @@ import scipy.sparse as sp
 from segue._types import ExternalIds, IdxArray
 from segue.data.vocab import IdMap
 from segue.exceptions import DataFormatError, ParameterError
+
+if TYPE_CHECKING:
+    from segue.data.playlists import Playlists
 
 __all__ = ["Interactions", "canonical_csr", "take_rows"]
 
@@ -40,11 +43,16 @@ class Interactions:
     matrix
         ``(len(users), len(items))`` float32 CSR with sorted indices and no duplicates. Values
         are feedback strengths (listen counts, or 1 for a playlist membership).
+    playlists
+        The playlists the rows were encoded from (one per row, same order), when they were:
+        the order of their tracks, titles, tags and metadata reach models that read them
+        (sequence models, the two-stage ranker) without a side channel.
     """
 
     users: IdMap
     items: IdMap
     matrix: sp.csr_array
+    playlists: Playlists | None = None
 
     def __post_init__(self) -> None:
         shape = (len(self.users), len(self.items))

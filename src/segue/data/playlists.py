@@ -155,6 +155,14 @@ class Playlists:
             item_ids=items if items is not None else self.track_ids(),
         )
 
+    def slice(self, start: int, stop: int) -> Playlists:
+        """Playlists ``start:stop`` (table order) with their entries; the track table is shared."""
+        table = self.playlists.iloc[start:stop]
+        if start == 0 and stop >= self.n_playlists:
+            return self
+        entries = self.entries[self.entries["pid"].isin(table["pid"])]
+        return Playlists(table, entries, self.tracks)
+
     def track_lists(self) -> dict[Any, list[Any]]:
         """``{pid: [track, ...]}`` in playlist order (empty playlists map to ``[]``)."""
         grouped = self.entries.groupby("pid", sort=False)["track"].agg(list)

@@ -15,10 +15,9 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-__all__ = ["TITLE_PREFIX", "WHOLE_TITLE_PREFIX", "normalize_title", "title_items"]
+from segue.data.kinds import ItemKind, item_id
 
-TITLE_PREFIX = "title:"
-WHOLE_TITLE_PREFIX = "title="
+__all__ = ["normalize_title", "title_items", "title_pairs"]
 
 _NOT_WORD = re.compile(r"[^\w\s]+")  # punctuation, emoji, symbols
 _SPACES = re.compile(r"[\s_]+")
@@ -35,15 +34,27 @@ def normalize_title(title: object) -> str:
 
 def title_items(pids: np.ndarray, titles: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``(pid, item)`` pairs: each distinct title word and the whole normalised title."""
+    rows, cols, _ = title_pairs(pids, titles)
+    return rows, cols
+
+
+def title_pairs(pids: np.ndarray, titles: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pid, item, kind)`` triples: the title words first, then the whole titles."""
     norm = pd.Series([normalize_title(t) for t in titles], dtype=object)
     has = norm.str.len().to_numpy() > 0
     pids, norm = np.asarray(pids, dtype=object)[has], norm[has].reset_index(drop=True)
     words = norm.str.split().apply(lambda w: list(dict.fromkeys(w)))  # distinct, in order
     counts = words.str.len().to_numpy()
     word_rows = np.repeat(pids, counts)
-    word_cols = (
-        TITLE_PREFIX
-        + pd.Series(np.concatenate(words.to_numpy()) if len(words) else [], dtype=object)
+    word_cols = item_id(
+        ItemKind.TITLE_WORD,
+        pd.Series(np.concatenate(words.to_numpy()) if len(words) else [], dtype=object),
     ).to_numpy(dtype=object)
-    whole_cols = (WHOLE_TITLE_PREFIX + norm).to_numpy(dtype=object)
-    return np.concatenate([word_rows, pids]), np.concatenate([word_cols, whole_cols])
+    whole_cols = item_id(ItemKind.TITLE, norm).to_numpy(dtype=object)
+    kinds = np.concatenate(
+        [
+            np.full(len(word_cols), ItemKind.TITLE_WORD, dtype=np.uint8),
+            np.full(len(whole_cols), ItemKind.TITLE, dtype=np.uint8),
+        ]
+    )
+    return np.concatenate([word_rows, pids]), np.concatenate([word_cols, whole_cols]), kinds

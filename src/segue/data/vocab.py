@@ -3,6 +3,10 @@
 Models only ever see indices; ids are mapped at the edges (readers, ``recommend``, writers).
 Unknown ids are the normal case in recommendation (new users, new tracks), so every lookup
 declares what to do with them: ``missing="raise"`` or ``missing="negative"`` (index -1).
+
+An item vocabulary also says what each column is (:class:`~segue.data.kinds.ItemKind`: track,
+tag, title word, whole title), so callers ask :meth:`IdMap.columns` for the track or tag
+columns instead of scanning ids for prefixes.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from segue._types import ExternalIds, IdxArray
+from segue.data.kinds import ItemKind
 from segue.exceptions import ParameterError, UnknownIdError
 
 __all__ = ["IdMap"]
@@ -30,11 +35,20 @@ class IdMap:
         The external ids in index order. They must be unique.
     kind
         What the ids are ("user", "item"); used in error messages.
+    kinds
+        Item vocabularies of playlist models: the :class:`~segue.data.kinds.ItemKind` code of
+        each id (uint8, same length). ``None``: every id is a track.
     """
 
-    __slots__ = ("_ids", "_index", "kind")
+    __slots__ = ("_cache", "_ids", "_index", "_kinds", "kind")
 
-    def __init__(self, ids: ExternalIds | Iterable[Any], *, kind: str = "item") -> None:
+    def __init__(
+        self,
+        ids: ExternalIds | Iterable[Any],
+        *,
+        kind: str = "item",
+        kinds: np.ndarray | None = None,
+    ) -> None:
         # always a private copy: the map freezes it, and must not freeze the caller's array
         arr = np.array(list(ids) if not hasattr(ids, "__len__") else ids, dtype=object)
         if arr.ndim != 1:
@@ -47,6 +61,16 @@ class IdMap:
         self._ids = arr
         self._index = index
         self.kind = kind
+        self._kinds = None
+        if kinds is not None:
+            codes = np.array(kinds, dtype=np.uint8)
+            if codes.shape != arr.shape:
+                raise ParameterError(f"{kind} kinds have shape {codes.shape}, ids {arr.shape}")
+            if len(codes) and int(codes.max()) > max(ItemKind):
+                raise ParameterError(f"{kind} kinds hold an unknown code {int(codes.max())}")
+            codes.flags.writeable = False
+            self._kinds = codes if codes.any() else None  # all tracks: same as no kinds
+        self._cache: dict[Any, Any] = {}  # derived look-ups, built once per vocabulary
 
     @classmethod
     def factorize(cls, values: ExternalIds, *, kind: str = "item") -> tuple[IdMap, IdxArray]:
@@ -71,7 +95,9 @@ class IdMap:
         if not isinstance(other, IdMap):
             return NotImplemented
         return other is self or (
-            len(other) == len(self) and bool(np.array_equal(other._ids, self._ids))
+            len(other) == len(self)
+            and bool(np.array_equal(other._ids, self._ids))
+            and bool(np.array_equal(other.kinds, self.kinds))
         )
 
     def __hash__(self) -> int:
@@ -82,18 +108,87 @@ class IdMap:
         """External ids in index order (a read-only object array)."""
         return self._ids
 
-    def numbers(self, ids: ExternalIds, *, missing: Missing = "raise") -> IdxArray:
-        """Map external ids to int32 indices; unknown ids raise or become -1."""
+    @property
+    def kinds(self) -> np.ndarray:
+        """The :class:`~segue.data.kinds.ItemKind` code of every id (read-only uint8)."""
+        if self._kinds is not None:
+            return self._kinds
+        zeros = self._cache.get("zeros")
+        if zeros is None:
+            zeros = np.zeros(len(self), dtype=np.uint8)
+            zeros.flags.writeable = False
+            self._cache["zeros"] = zeros
+        return zeros
+
+    @property
+    def has_kinds(self) -> bool:
+        """Whether some id is not a track (a tag or title column)."""
+        return self._kinds is not None
+
+    def columns(self, *kinds: ItemKind) -> IdxArray:
+        """Indices of the ids of the given kinds, ascending (read-only, computed once)."""
+        key = ("columns", frozenset(ItemKind(k) for k in kinds))
+        found = self._cache.get(key)
+        if found is None:
+            if self._kinds is None:
+                every = ItemKind.TRACK in key[1]
+                found = np.arange(len(self) if every else 0, dtype=np.int32)
+            else:
+                found = np.flatnonzero(np.isin(self._kinds, list(key[1]))).astype(np.int32)
+            found.flags.writeable = False
+            self._cache[key] = found
+        return found
+
+    def count(self, kind: ItemKind) -> int:
+        """How many ids are of ``kind``."""
+        return len(self.columns(kind))
+
+    def numbers(
+        self, ids: ExternalIds, *, missing: Missing = "raise", json_types: bool = False
+    ) -> IdxArray:
+        """Map external ids to int32 indices; unknown ids raise or become -1.
+
+        ``json_types=True`` also finds an id given as the other JSON type: ``"12"`` in a
+        vocabulary of integers (Melon song ids) and ``12`` in one of strings, as ids arrive
+        from an HTTP request (``"007"`` is not ``7``).
+        """
         if missing not in ("raise", "negative"):
             raise ParameterError(f"missing must be 'raise' or 'negative', got {missing!r}")
-        query = np.asarray(ids, dtype=object)
+        if isinstance(ids, list | tuple):
+            query = np.empty(len(ids), dtype=object)
+            query[:] = list(ids)  # lists of lists stay one id each, never a 2-D array
+        else:
+            query = np.asarray(ids, dtype=object)
         if query.ndim == 0:
             query = query.reshape(1)
         idx = self._index.get_indexer(query).astype(np.int32, copy=False)
+        if json_types and (idx < 0).any():
+            self._retry_other_type(query, idx)
         if missing == "raise" and (idx < 0).any():
             unknown = query[idx < 0]
             raise UnknownIdError(self.kind, unknown[:5].tolist(), len(unknown))
         return idx
+
+    def _retry_other_type(self, query: np.ndarray, idx: np.ndarray) -> None:
+        has = self._cache.get("json_types")
+        if has is None:
+            plain = [v.item() if isinstance(v, np.generic) else v for v in self._ids]
+            has = (
+                any(isinstance(v, int) and not isinstance(v, bool) for v in plain),
+                any(isinstance(v, str) for v in plain),
+            )
+            self._cache["json_types"] = has
+        has_int, has_str = has
+        retry = [(i, _other_type(query[i])) for i in np.flatnonzero(idx < 0)]
+        retry = [
+            (i, v)
+            for i, v in retry
+            if (isinstance(v, int) and has_int) or (isinstance(v, str) and has_str)
+        ]
+        if retry:
+            alt = np.empty(len(retry), dtype=object)
+            alt[:] = [v for _, v in retry]
+            idx[[i for i, _ in retry]] = self._index.get_indexer(alt)
 
     def lookup(self, idx: IdxArray) -> np.ndarray:
         """Map indices back to external ids; -1 maps to ``None``."""
@@ -109,3 +204,17 @@ class IdMap:
     def to_list(self) -> list[Any]:
         """Ids as a plain list (JSON-ready when the ids are strings)."""
         return self._ids.tolist()
+
+
+def _other_type(value: Any) -> Any:
+    """The same id in the other JSON type (``"12"`` <-> ``12``), or None when there is none."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        as_int = int(value)
+        return as_int if str(as_int) == value else None  # "007" is not 7
+    return None

@@ -136,7 +136,7 @@ def evaluate_mpd(
     artists for R-precision's artist credit. Without it, no artist credit is given and a warning
     says so. Buckets: challenge category and seed length.
     """
-    from segue.submission import read_mpd_submission
+    from segue.metrics.submission import read_mpd_submission
 
     answers = Path(answers)
     truth = read_mpd_answers(answers)
@@ -191,7 +191,7 @@ def evaluate_melon(
     ``questions`` (default: ``questions.json`` beside the answers) gives the seeds a result must
     not repeat and each playlist's question type (songs and tags, songs only, ...) for buckets.
     """
-    from segue.submission import read_melon_results
+    from segue.metrics.submission import read_melon_results
 
     answers = Path(answers)
     truth = _load_json(answers)

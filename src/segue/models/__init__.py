@@ -1,22 +1,35 @@
-"""Recommenders behind one contract (:class:`~segue.models.base.BaseRecommender`)."""
+"""Recommenders behind one contract (:class:`~segue.models.base.BaseRecommender`).
 
-from segue.models.base import BaseRecommender, Recs
-from segue.models.ease import EASE
-from segue.models.knn import ItemKNN, UserKNN
-from segue.models.popularity import MostPopular
-from segue.models.registry import MODELS, model_class
-from segue.models.topk import topk
-from segue.models.wrmf import WRMF
+Model classes are imported on first use, like in :mod:`segue`, so importing this package
+loads none of them (nor their optional extras).
+"""
 
-__all__ = [
-    "EASE",
-    "MODELS",
-    "WRMF",
-    "BaseRecommender",
-    "ItemKNN",
-    "MostPopular",
-    "Recs",
-    "UserKNN",
-    "model_class",
-    "topk",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "BaseRecommender": "segue.models.base",
+    "FitData": "segue.models.base",
+    "Recs": "segue.models.base",
+    "Target": "segue.models.base",
+    "EASE": "segue.models.ease",
+    "ItemKNN": "segue.models.knn",
+    "UserKNN": "segue.models.knn",
+    "MostPopular": "segue.models.popularity",
+    "WRMF": "segue.models.wrmf",
+    "model_class": "segue.models.registry",
+    "model_names": "segue.models.registry",
+    "register": "segue.models.registry",
+    "topk": "segue.models.topk",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'segue.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,22 +1,28 @@
-"""The recommender contract: public ``fit`` / ``score`` / ``recommend`` written once.
+"""The recommender contract: public ``fit`` / ``score`` / ``retrieve`` / ``recommend`` written once.
 
-Subclasses implement ``_fit(matrix)`` and ``_score(user_idx, history)`` and nothing else: id
+Subclasses implement ``_fit(data)`` and ``_score(user_idx, history)`` and nothing else: id
 mapping, batching, cold-start fallback, filtering of seen items, top-k and timing live here.
+Every way from a query to a top-k list (``segue recommend``, playlist continuation, the HTTP
+service, the two-stage candidate generator) goes through :meth:`BaseRecommender.retrieve`,
+whose one overridable hook, :meth:`BaseRecommender._retrieve`, turns a batch of rows into the
+top-k lists; a model with a faster kernel (faiss, ``torch.topk`` on a GPU, a re-ranker)
+overrides that hook, never the batch loop.
 
 Hyper-parameters are keyword arguments of ``__init__`` stored unchanged (scikit-learn style), so
 ``get_params``, ``clone``, ``repr`` and saved manifests are generic. Learned state is every
-attribute whose name ends in ``_``.
+attribute whose name ends in ``_``; :mod:`segue.serialization` saves it by type (arrays, sparse
+matrices, vocabularies, tensors, LightGBM models, nested models).
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, Literal, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from segue._types import ExternalIds, IdxArray, ScoreMatrix
@@ -25,13 +31,85 @@ from segue.data.vocab import IdMap
 from segue.exceptions import NotFittedError, ParameterError, UnknownIdError
 from segue.models.topk import topk
 
-__all__ = ["BaseRecommender", "Recs", "Unknown", "excluded_items"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from segue.data.playlists import Playlists
+
+__all__ = ["BaseRecommender", "FitData", "Recs", "Target", "TopK", "Unknown", "excluded_items"]
 
 Unknown = Literal["raise", "skip", "fallback"]
 """What ``recommend`` does with a user it has no history for: raise :class:`UnknownIdError`,
 leave the user out of the result, or give the cold-start list (items by number of listeners)."""
 
 _BATCH_FLOATS = 1 << 25  # 32M float32 scores (128 MiB) per scoring batch
+
+TopK = tuple[IdxArray, ScoreMatrix]
+"""``(n, k)`` int32 item indices (``-1`` padding) and float32 scores (``-inf`` padding)."""
+
+
+class Target(NamedTuple):
+    """One list to retrieve for every query: the best ``k`` items among ``allow``.
+
+    ``allow=None`` lets every item through. A playlist model asks for its track columns (and,
+    for Melon, its tag columns as a second target) from one scoring pass.
+    """
+
+    k: int
+    allow: IdxArray | None = None
+
+
+@dataclass(frozen=True)
+class FitData:
+    """What ``fit`` hands a model's ``_fit``.
+
+    Attributes
+    ----------
+    train
+        The training interactions (``train.playlists`` holds the playlists they came from,
+        with the order of their tracks, when they were encoded from playlists).
+    valid
+        Held-out interactions for early stopping (aligned to ``train``'s items), or None.
+    """
+
+    train: Interactions
+    valid: Interactions | None = None
+
+    @property
+    def matrix(self) -> sp.csr_array:
+        """The training matrix (users or playlists x items)."""
+        return self.train.matrix
+
+    @property
+    def playlists(self) -> Playlists | None:
+        """The training playlists, in row order, when the rows are playlists."""
+        return self.train.playlists
+
+    def order(self) -> sp.csr_array | None:
+        """``(rows, items)`` CSR: the 1-based position of each item's first occurrence.
+
+        The order of songs in each playlist, for sequence models; None when the training
+        rows were not encoded from playlists. Items outside the vocabulary are left out.
+        """
+        playlists = self.playlists
+        if playlists is None:
+            return None
+        entries = playlists.entries
+        rows = self.train.users.numbers(entries["pid"].to_numpy(dtype=object), missing="negative")
+        cols = self.train.items.numbers(entries["track"].to_numpy(dtype=object), missing="negative")
+        pos = entries["pos"].to_numpy(dtype=np.int64) + 1
+        keep = (rows >= 0) & (cols >= 0)
+        rows, cols, pos = rows[keep], cols[keep], pos[keep]
+        first = np.lexsort((pos, cols, rows))  # each (row, col) pair's smallest position first
+        rows, cols, pos = rows[first], cols[first], pos[first]
+        new = np.ones(len(rows), dtype=bool)
+        new[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        shape = self.train.matrix.shape
+        out = sp.csr_array(
+            (pos[new].astype(np.float32), (rows[new], cols[new])), shape=shape, dtype=np.float32
+        )
+        out.sort_indices()
+        return out
 
 
 class Recs(NamedTuple):
@@ -62,6 +140,8 @@ class Recs(NamedTuple):
 
     def to_frame(self) -> pd.DataFrame:
         """Long format: ``user_id``, ``item_id``, ``score``, ``rank`` (1-based)."""
+        import pandas as pd
+
         n, k = self.items.shape
         valid = self.items >= 0
         return pd.DataFrame(
@@ -95,10 +175,18 @@ class BaseRecommender:
 
     #: learned state that ``fit`` must set; checked to decide ``is_fitted``
     _fitted_marker: ClassVar[str] = "items_"
+    #: short name under which :func:`segue.models.registry.register` recorded the class
+    registry_name: ClassVar[str | None] = None
+    #: whether ``_retrieve`` reads the queries' playlists (titles, order, metadata), not only
+    #: their rows; callers that have them pass them, others get playlists built from the rows
+    needs_playlists: ClassVar[bool] = False
+    #: libraries whose versions the saved manifest records (besides numpy, scipy, segue)
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     # parameters -----------------------------------------------------------------------------
     @classmethod
-    def _param_names(cls) -> list[str]:
+    def param_names(cls) -> list[str]:
+        """Names of the hyper-parameters (the keyword arguments of ``__init__``)."""
         sig = inspect.signature(cls.__init__)
         return [
             p.name
@@ -108,11 +196,11 @@ class BaseRecommender:
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as given to ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
+        return {name: getattr(self, name) for name in self.param_names()}
 
     def set_params(self, **params: Any) -> BaseRecommender:
         """Change hyper-parameters; unknown names raise :class:`ParameterError`."""
-        valid = set(self._param_names())
+        valid = set(self.param_names())
         for name, value in params.items():
             if name not in valid:
                 raise ParameterError(
@@ -129,6 +217,14 @@ class BaseRecommender:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def validate_params(self) -> BaseRecommender:
+        """Raise :class:`ParameterError` for hyper-parameters out of range; returns ``self``.
+
+        ``fit`` calls it; call it earlier to reject a configuration before loading data.
+        """
+        self._validate_params()
+        return self
+
     def _validate_params(self) -> None:
         """Raise :class:`ParameterError` for hyper-parameters out of range (called by fit)."""
 
@@ -138,22 +234,60 @@ class BaseRecommender:
         """Whether the model has learned state (from ``fit`` or ``load``)."""
         return hasattr(self, self._fitted_marker)
 
-    def _check_fitted(self) -> None:
+    def check_fitted(self) -> None:
+        """Raise :class:`NotFittedError` unless the model has learned state."""
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load()")
+
+    _check_fitted = check_fitted
 
     def learned_state(self) -> dict[str, Any]:
         """Every learned attribute (names ending in ``_``)."""
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
 
-    def fit(self, train: Interactions, /) -> BaseRecommender:
-        """Learn from ``train``; previous learned state is discarded. Returns ``self``."""
+    #: learned attributes :mod:`segue.serialization` leaves out (reports, derived values)
+    unsaved_state: ClassVar[frozenset[str]] = frozenset()
+
+    def _state_to_save(self) -> dict[str, Any]:
+        """The learned state to store; override to store a value in another form."""
+        return {k: v for k, v in self.learned_state().items() if k not in self.unsaved_state}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        """Set the state read back by :func:`segue.serialization.load` (see ``_state_to_save``)."""
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def fit(self, train: Interactions, /, *, valid: Interactions | None = None) -> BaseRecommender:
+        """Learn from ``train``; previous learned state is discarded. Returns ``self``.
+
+        Parameters
+        ----------
+        train
+            Users (or playlists) x items. Encoded from playlists, it carries them
+            (``train.playlists``): the order of their songs, titles and metadata.
+        valid
+            Held-out interactions for models that stop early on a validation metric (re-indexed
+            to ``train``'s items; unknown items are dropped). Other models ignore it.
+        """
         if not isinstance(train, Interactions):
             raise ParameterError(f"fit expects Interactions, got {type(train).__name__}")
+        if valid is not None:
+            if not isinstance(valid, Interactions):
+                raise ParameterError(f"valid must be Interactions, got {type(valid).__name__}")
+            valid, _ = valid.align(train.items)
         self._validate_params()
         for name in list(self.learned_state()):
             delattr(self, name)
         start = time.perf_counter()
+        self._set_training_view(train)
+        view = self._fit(FitData(train, valid))
+        if view is not None and view is not train:  # the model encoded its own view of the data
+            self._set_training_view(view)
+        self.items_ = (view or train).items  # set last: marks the model as fitted
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _set_training_view(self, train: Interactions) -> None:
         matrix = train.matrix
         self.users_ = train.users
         self.history_ = matrix
@@ -161,12 +295,14 @@ class BaseRecommender:
         self.fallback_scores_ = np.bincount(matrix.indices, minlength=train.n_items).astype(
             np.float32
         )
-        self._fit(matrix)
-        self.items_ = train.items  # set last: marks the model as fitted
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
 
-    def _fit(self, matrix: sp.csr_array) -> None:
+    def _fit(self, data: FitData) -> Interactions | None:
+        """Learn the model's state from ``data``.
+
+        Returns None, or the :class:`Interactions` the model actually learned from when it
+        encodes the playlists itself (the two-stage model): its users, items and history then
+        become the model's.
+        """
         raise NotImplementedError
 
     # scoring --------------------------------------------------------------------------------
@@ -198,38 +334,134 @@ class BaseRecommender:
         """Users per scoring batch so that one batch of scores takes about 128 MiB."""
         return int(max(1, min(4096, _BATCH_FLOATS // max(1, len(self.items_)))))
 
+    def retrieve(
+        self,
+        user_idx: IdxArray,
+        history: sp.csr_array,
+        targets: Mapping[str, Target],
+        *,
+        exclude_seen: bool = True,
+        exclude: sp.csr_array | None = None,
+        playlists: Playlists | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, TopK]:
+        """Top-k lists of every target for every query row, in batches: the one inference path.
+
+        Parameters
+        ----------
+        user_idx
+            Training row of each query, or -1 for a row folded in from ``history``.
+        history
+            The queries' rows over the model's items (same order as ``user_idx``).
+        targets
+            ``{name: Target(k, allow)}``: the lists to return, all from one scoring pass.
+        exclude_seen
+            Never return an item of the query's own row.
+        exclude
+            More items not to return (a CSR of the same shape as ``history``).
+        playlists
+            The queries as playlists (one per row, same order), for models that read them
+            (:attr:`needs_playlists`); others ignore it.
+        batch_size
+            Queries per batch (default :meth:`default_batch_size`).
+        progress
+            Called with the number of queries finished after every batch.
+
+        Returns
+        -------
+        dict
+            ``{name: (items, scores)}`` with ``(n, k)`` arrays per target.
+        """
+        self._check_fitted()
+        user_idx = np.asarray(user_idx, dtype=np.int32)
+        n = len(user_idx)
+        if history.shape[0] != n:
+            raise ParameterError(f"history has {history.shape[0]} rows for {n} queries")
+        for name, target in targets.items():
+            if target.k < 1:
+                raise ParameterError(f"k must be at least 1, got {target.k} ({name})")
+        batch = batch_size or self.default_batch_size()
+        if batch < 1:
+            raise ParameterError(f"batch_size must be at least 1, got {batch}")
+        out = {
+            name: (
+                np.full((n, t.k), -1, dtype=np.int32),
+                np.full((n, t.k), -np.inf, dtype=np.float32),
+            )
+            for name, t in targets.items()
+        }
+        for start in range(0, n, batch):
+            stop = min(n, start + batch)
+            rows = sp.csr_array(history[start:stop])
+            mask = excluded_items(rows, exclude, start, stop, exclude_seen=exclude_seen)
+            part = None
+            if self.needs_playlists and playlists is not None:
+                part = playlists.slice(start, stop)
+            found = self._retrieve(user_idx[start:stop], rows, targets, mask, part)
+            for name, (items, scores) in found.items():
+                out[name][0][start:stop], out[name][1][start:stop] = items, scores
+            if progress is not None:
+                progress(stop - start)
+        return out
+
+    def _retrieve(
+        self,
+        user_idx: IdxArray,
+        rows: sp.csr_array,
+        targets: Mapping[str, Target],
+        mask: sp.csr_array | None,
+        playlists: Playlists | None,
+    ) -> dict[str, TopK]:
+        """The hook behind :meth:`retrieve`: one batch of rows to its top-k lists.
+
+        The default scores every item once (:meth:`score`) and takes each target's top k with
+        :func:`~segue.models.topk.topk`, ``mask``'s items removed. Override it for a faster
+        kernel (an approximate-neighbour index, ``torch.topk``) or a re-ranker.
+        """
+        scores = self.score(user_idx, rows)
+        names = list(targets)
+        return {
+            name: topk(
+                scores,
+                targets[name].k,
+                exclude=mask,
+                allow=targets[name].allow,
+                copy=name != names[-1],
+            )
+            for name in names
+        }
+
     def recommend_idx(
         self,
         user_idx: IdxArray,
         history: sp.csr_array,
         k: int = 10,
         *,
+        allow: IdxArray | None = None,
         exclude_seen: bool = True,
         exclude: sp.csr_array | None = None,
+        playlists: Playlists | None = None,
         batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> tuple[IdxArray, ScoreMatrix]:
-        """Top-k at the index level, in batches: the kernel behind :meth:`recommend`.
+    ) -> TopK:
+        """Top-k at the index level: :meth:`retrieve` with one target.
 
         ``history`` rows belong to ``user_idx`` (same order); with ``exclude_seen`` its items
-        are never returned, nor are ``exclude``'s (another CSR of the same shape).
+        are never returned, nor are ``exclude``'s (another CSR of the same shape); ``allow``
+        restricts the items that may be returned.
         """
-        self._check_fitted()
-        n = len(user_idx)
-        batch = batch_size or self.default_batch_size()
-        if batch < 1:
-            raise ParameterError(f"batch_size must be at least 1, got {batch}")
-        items = np.full((n, k), -1, dtype=np.int32)
-        scores = np.full((n, k), -np.inf, dtype=np.float32)
-        for start in range(0, n, batch):
-            stop = min(n, start + batch)
-            rows = history[start:stop]
-            s = self.score(user_idx[start:stop], rows)
-            mask = excluded_items(rows, exclude, start, stop, exclude_seen=exclude_seen)
-            items[start:stop], scores[start:stop] = topk(s, k, exclude=mask)
-            if progress is not None:
-                progress(stop - start)
-        return items, scores
+        found = self.retrieve(
+            user_idx,
+            history,
+            {"items": Target(k, allow)},
+            exclude_seen=exclude_seen,
+            exclude=exclude,
+            playlists=playlists,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        return found["items"]
 
     def _query(
         self, users: ExternalIds, history: Interactions | None, unknown: Unknown
@@ -294,12 +526,27 @@ class BaseRecommender:
         progress
             Called with the number of users finished after every batch.
         """
-        ids, user_idx, source, source_idx = self._query(users, history, unknown)
-        rows = take_rows(source, source_idx)
-        items, scores = self.recommend_idx(
-            user_idx, rows, k, exclude_seen=exclude_seen, batch_size=batch_size, progress=progress
+        parts = list(
+            self.iter_recommend(
+                users,
+                k,
+                history=history,
+                exclude_seen=exclude_seen,
+                unknown=unknown,
+                batch_size=batch_size,
+                progress=progress,
+            )
         )
-        return Recs(ids, items, scores, self.items_)
+        if not parts:
+            empty = np.empty(0, dtype=object)
+            items = np.full((0, k), -1, dtype=np.int32)
+            return Recs(empty, items, items.astype(np.float32), self.items_)
+        return Recs(
+            np.concatenate([p.users for p in parts]),
+            np.concatenate([p.items for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            self.items_,
+        )
 
     def iter_recommend(
         self,
@@ -310,6 +557,7 @@ class BaseRecommender:
         exclude_seen: bool = True,
         unknown: Unknown = "raise",
         batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> Iterator[Recs]:
         """:meth:`recommend` one batch at a time, so memory does not grow with the user count.
 
@@ -328,5 +576,6 @@ class BaseRecommender:
                 k,
                 exclude_seen=exclude_seen,
                 batch_size=batch,
+                progress=progress,
             )
             yield Recs(ids[start:stop], items, scores, self.items_)

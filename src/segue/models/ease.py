@@ -41,7 +41,8 @@ from scipy.linalg import lapack
 
 from segue._types import IdxArray, ScoreMatrix
 from segue.exceptions import ModelFitError, ParameterError
-from segue.models.base import BaseRecommender
+from segue.models.base import BaseRecommender, FitData
+from segue.models.registry import register
 
 __all__ = ["EASE", "available_memory"]
 
@@ -63,6 +64,7 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+@register("ease")
 class EASE(BaseRecommender):
     """Embarrassingly shallow autoencoder (closed form, zero diagonal).
 
@@ -152,7 +154,8 @@ class EASE(BaseRecommender):
         cond = (self.l2 + bound) / self.l2
         return np.dtype(np.float32 if cond < _SAFE_FLOAT32_COND else np.float64)
 
-    def _fit(self, matrix: sp.csr_array) -> None:
+    def _fit(self, data: FitData) -> None:
+        matrix = data.matrix
         full = self._prepare(matrix)
         dtype = self._gram_dtype(full)
         keep = self._choose_items(full, dtype.itemsize)

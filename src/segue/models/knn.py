@@ -54,7 +54,8 @@ import scipy.sparse as sp
 
 from segue._types import IdxArray, ScoreMatrix
 from segue.exceptions import ParameterError
-from segue.models.base import BaseRecommender
+from segue.models.base import BaseRecommender, FitData
+from segue.models.registry import register
 
 __all__ = ["ItemKNN", "Similarity", "UserKNN"]
 
@@ -131,6 +132,7 @@ class _KNNBase(BaseRecommender):
         return products
 
 
+@register("itemknn")
 class ItemKNN(_KNNBase):
     """Item-based k-nearest neighbours: a user's items vote for their most similar items.
 
@@ -181,7 +183,8 @@ class ItemKNN(_KNNBase):
         self.bm25_b = bm25_b
         self.binarize = binarize
 
-    def _fit(self, matrix: sp.csr_array) -> None:
+    def _fit(self, data: FitData) -> None:
+        matrix = data.matrix
         items = sp.csr_array(self._input(matrix).T)  # items x users: rows are compared
         weights, norms = self._weigh(items, _column_idf(items), _mean_row_sum(items))
         by_user = sp.csr_array(weights.T)  # users x items, for the row-block products
@@ -203,6 +206,7 @@ class ItemKNN(_KNNBase):
         return np.asarray(products.toarray(), dtype=np.float32)
 
 
+@register("userknn")
 class UserKNN(_KNNBase):
     """User-based k-nearest neighbours: the most similar training users vote for their items.
 
@@ -255,7 +259,8 @@ class UserKNN(_KNNBase):
         self.bm25_b = bm25_b
         self.binarize = binarize
 
-    def _fit(self, matrix: sp.csr_array) -> None:
+    def _fit(self, data: FitData) -> None:
+        matrix = data.matrix
         x = self._input(matrix)  # users x items: rows are compared
         self.idf_ = _column_idf(x)
         self.mean_length_ = _mean_row_sum(x)

@@ -9,11 +9,13 @@ import scipy.sparse as sp
 
 from segue._types import IdxArray, ScoreMatrix
 from segue.exceptions import ParameterError
-from segue.models.base import BaseRecommender
+from segue.models.base import BaseRecommender, FitData
+from segue.models.registry import register
 
 __all__ = ["MostPopular"]
 
 
+@register("popularity")
 class MostPopular(BaseRecommender):
     """Rank items by popularity in the training data, the same list for everyone.
 
@@ -31,7 +33,8 @@ class MostPopular(BaseRecommender):
         if self.weighting not in ("users", "count"):
             raise ParameterError(f"weighting must be 'users' or 'count', got {self.weighting!r}")
 
-    def _fit(self, matrix: sp.csr_array) -> None:
+    def _fit(self, data: FitData) -> None:
+        matrix = data.matrix
         if self.weighting == "users":
             pop = np.bincount(matrix.indices, minlength=matrix.shape[1])
         else:

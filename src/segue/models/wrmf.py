@@ -24,21 +24,26 @@ Division of labour:
 - **retrieval**: ``"dense"`` scores every item (``X Y^T``) and uses the shared top-k kernel;
   ``"faiss-exact"`` (``IndexFlatIP``) and ``"faiss-ivf"`` (``IndexIVFFlat``, inner product)
   search the item vectors for ``k`` plus the most items any row of the batch must exclude, then
-  filter. The faiss index is built on first use and never saved.
+  filter; a playlist model's track (or tag) columns are searched alone through a faiss ID
+  selector. This is WRMF's override of the retrieval hook
+  (:meth:`~segue.models.base.BaseRecommender._retrieve`), so every caller reaches it. The faiss
+  index is built on first use and never saved.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from segue._extras import require
 from segue._types import IdxArray, ScoreMatrix
-from segue.exceptions import MissingExtraError, ModelFitError, ParameterError
-from segue.models.base import BaseRecommender, excluded_items
+from segue.exceptions import ModelFitError, ParameterError
+from segue.models.base import BaseRecommender, FitData, Target, TopK
+from segue.models.registry import register
 from segue.models.topk import topk
 
 __all__ = ["WRMF"]
@@ -81,6 +86,7 @@ def _is_real(value: Any) -> bool:
     )
 
 
+@register("wrmf")
 class WRMF(BaseRecommender):
     """Weighted regularised matrix factorisation for implicit feedback (ALS).
 
@@ -119,6 +125,8 @@ class WRMF(BaseRecommender):
         Inverted lists of ``"faiss-ivf"``; ``None`` picks ``4 sqrt(n_items)``, at most one list
         per 39 items and at most 65536.
     """
+
+    libraries = ("implicit", "faiss-cpu")
 
     def __init__(
         self,
@@ -189,15 +197,12 @@ class WRMF(BaseRecommender):
         return conf
 
     # fitting --------------------------------------------------------------------------------
-    def _fit(self, matrix: sp.csr_array) -> None:
-        try:
-            from implicit.cpu.als import AlternatingLeastSquares
-            from implicit.recommender_base import ModelFitError as ImplicitFitError
-            from threadpoolctl import threadpool_limits
-        except ImportError as exc:  # pragma: no cover - both are dependencies of segue
-            raise MissingExtraError(
-                f"WRMF needs the packages implicit and threadpoolctl ({exc})"
-            ) from None
+    def _fit(self, data: FitData) -> None:
+        matrix = data.matrix
+        AlternatingLeastSquares = require("implicit.cpu.als", "WRMF").AlternatingLeastSquares
+        ImplicitFitError = require("implicit.recommender_base", "WRMF").ModelFitError
+        from threadpoolctl import threadpool_limits
+
         conf = self.confidence_matrix(matrix)
         # implicit insists on the legacy csr_matrix class (anything else is converted, warning)
         cui = sp.csr_matrix((conf.data, conf.indices, conf.indptr), shape=conf.shape)
@@ -319,12 +324,7 @@ class WRMF(BaseRecommender):
         return index
 
     def _build_index(self, nlist: int) -> Any:
-        try:
-            import faiss
-        except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency of segue
-            raise MissingExtraError(
-                f"faiss retrieval needs the package faiss-cpu ({exc})"
-            ) from None
+        faiss = require("faiss", "WRMF's faiss retrieval")
         y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
         d = y.shape[1]
         if self.retrieval == "faiss-exact":
@@ -336,69 +336,49 @@ class WRMF(BaseRecommender):
         index.add(y)
         return index
 
-    def recommend_idx(
+    def _retrieve(
         self,
         user_idx: IdxArray,
-        history: sp.csr_array,
-        k: int = 10,
-        *,
-        exclude_seen: bool = True,
-        exclude: sp.csr_array | None = None,
-        batch_size: int | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> tuple[IdxArray, ScoreMatrix]:
-        """Top-k at the index level (see :meth:`BaseRecommender.recommend_idx`).
+        rows: sp.csr_array,
+        targets: Mapping[str, Target],
+        mask: sp.csr_array | None,
+        playlists: Any,
+    ) -> dict[str, TopK]:
+        """Top-k per target (see :meth:`BaseRecommender._retrieve`), by faiss when asked.
 
-        With ``retrieval="dense"`` this is the base implementation. With faiss, each batch's
-        user vectors are searched for ``k`` plus the largest number of items any of its rows
-        excludes, excluded items are dropped and the best ``k`` kept. Rows with an empty history
-        get the cold-start list, as in ``score``.
+        With ``retrieval="dense"`` this is the base hook. With faiss, the rows' user vectors
+        are searched for ``k`` plus the largest number of items any row excludes, restricted
+        to the target's ``allow`` items (a faiss ID selector), excluded items are dropped and
+        the best ``k`` kept. Rows with an empty history get the cold-start list, as in
+        ``score``.
         """
         self._validate_retrieval()
         if self.retrieval == "dense":
-            return super().recommend_idx(
-                user_idx,
-                history,
-                k,
-                exclude_seen=exclude_seen,
-                exclude=exclude,
-                batch_size=batch_size,
-                progress=progress,
-            )
-        self._check_fitted()
-        if k < 1:
-            raise ParameterError(f"k must be at least 1, got {k}")
-        user_idx = np.asarray(user_idx, dtype=np.int32)
+            return super()._retrieve(user_idx, rows, targets, mask, playlists)
         n, n_items = len(user_idx), len(self.items_)
-        if history.shape != (n, n_items):
-            raise ParameterError(f"history shape {history.shape} != ({n}, {n_items})")
-        history = sp.csr_array(history)
-        batch = batch_size or self.default_batch_size()
-        if batch < 1:
-            raise ParameterError(f"batch_size must be at least 1, got {batch}")
+        if mask is None:
+            mask = sp.csr_array((n, n_items), dtype=np.float32)
+        empty = np.diff(rows.indptr) == 0
+        full, cold = np.flatnonzero(~empty), np.flatnonzero(empty)
         index = self.faiss_index()
-        items = np.full((n, k), -1, dtype=np.int32)
-        scores = np.full((n, k), -np.inf, dtype=np.float32)
-        for start in range(0, n, batch):
-            stop = min(n, start + batch)
-            rows = sp.csr_array(history[start:stop])
-            mask = excluded_items(rows, exclude, start, stop, exclude_seen=exclude_seen)
-            if mask is None:
-                mask = sp.csr_array((stop - start, n_items), dtype=np.float32)
-            empty = np.diff(rows.indptr) == 0
-            full = np.flatnonzero(~empty)
-            if len(full):
-                vectors = self.user_vectors(user_idx[start:stop][full], rows[full])
-                found = _search(index, vectors, sp.csr_array(mask[full]), k, n_items)
-                items[start + full], scores[start + full] = found
-            cold = np.flatnonzero(empty)
+        vectors = self.user_vectors(user_idx[full], rows[full]) if len(full) else None
+        out: dict[str, TopK] = {}
+        for name, target in targets.items():
+            items = np.full((n, target.k), -1, dtype=np.int32)
+            scores = np.full((n, target.k), -np.inf, dtype=np.float32)
+            if vectors is not None:
+                found = _search(
+                    index, vectors, sp.csr_array(mask[full]), target.k, n_items, target.allow
+                )
+                items[full], scores[full] = found
             if len(cold):
                 fallback = np.tile(self.fallback_scores_, (len(cold), 1))
-                found = topk(fallback, k, exclude=sp.csr_array(mask[cold]))
-                items[start + cold], scores[start + cold] = found
-            if progress is not None:
-                progress(stop - start)
-        return items, scores
+                found = topk(
+                    fallback, target.k, exclude=sp.csr_array(mask[cold]), allow=target.allow
+                )
+                items[cold], scores[cold] = found
+            out[name] = (items, scores)
+        return out
 
 
 def _solve_rows(conf: sp.csr_array, rows: np.ndarray, y: np.ndarray, gram: np.ndarray) -> Any:
@@ -420,16 +400,33 @@ def _solve_rows(conf: sp.csr_array, rows: np.ndarray, y: np.ndarray, gram: np.nd
 
 
 def _search(
-    index: Any, vectors: np.ndarray, mask: sp.csr_array, k: int, n_items: int
-) -> tuple[IdxArray, ScoreMatrix]:
-    """Top-k by faiss inner-product search, with ``mask``'s items removed, best first."""
+    index: Any,
+    vectors: np.ndarray,
+    mask: sp.csr_array,
+    k: int,
+    n_items: int,
+    allow: IdxArray | None = None,
+) -> TopK:
+    """Top-k by faiss inner-product search among ``allow``, ``mask``'s items removed."""
     if not np.isfinite(vectors).all():
         raise ModelFitError("the model produced non-finite user vectors")
     r = vectors.shape[0]
     excluded = np.diff(mask.indptr)
-    wanted = int(min(n_items, k + int(excluded.max(initial=0))))
+    searchable = n_items if allow is None else len(allow)
+    wanted = int(min(searchable, k + int(excluded.max(initial=0))))
     query = np.ascontiguousarray(vectors, dtype=np.float32)
-    dist, labels = index.search(query, wanted)
+    if wanted < 1:
+        return np.full((r, k), -1, dtype=np.int32), np.full((r, k), -np.inf, dtype=np.float32)
+    params = None
+    if allow is not None and len(allow) < n_items:
+        import faiss
+
+        selector = faiss.IDSelectorBatch(np.asarray(allow, dtype=np.int64))
+        if hasattr(index, "nprobe"):
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(index.nprobe))
+        else:
+            params = faiss.SearchParameters(sel=selector)
+    dist, labels = index.search(query, wanted, params=params)
     dist = np.asarray(dist, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     bad = labels < 0

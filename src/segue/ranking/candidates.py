@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue.continuation import playlist_interactions, tag_columns, title_columns, track_columns
 from segue.data.interactions import Interactions
+from segue.data.kinds import ItemKind
 from segue.data.playlists import Playlists
 from segue.data.vocab import IdMap
 from segue.exceptions import ParameterError
-from segue.models.base import BaseRecommender
-from segue.models.topk import topk
+from segue.inference.encode import QueryEncoder
+from segue.models.base import BaseRecommender, Target
 
 __all__ = [
     "RRF_K",
@@ -177,12 +177,7 @@ def _shared_items(models: Mapping[str, BaseRecommender]) -> IdMap:
 
 def query_history(items: IdMap, queries: Playlists) -> Interactions:
     """The queries' rows over ``items``: seeds, plus title (and tag) columns the items have."""
-    return playlist_interactions(
-        queries,
-        with_tags=len(tag_columns(items)) > 0,
-        with_titles=len(title_columns(items)) > 0,
-        items=items,
-    )
+    return QueryEncoder(items).playlists(queries)
 
 
 def retrieve_candidates(
@@ -209,58 +204,58 @@ def retrieve_candidates(
         Queries scored at once.
     """
     items = _shared_items(models)
-    targets = {"tracks": (track_columns(items), n, n_per_source or n)}
-    return retrieve_candidate_sets(models, queries, targets, batch_size=batch_size)["tracks"]
+    targets = {"tracks": (items.columns(ItemKind.TRACK), n, n_per_source or n)}
+    history = query_history(items, queries)
+    return retrieve_candidate_sets(
+        models, history.matrix, history.users.ids, targets, batch_size=batch_size
+    )["tracks"]
 
 
 def retrieve_candidate_sets(
     models: Mapping[str, BaseRecommender],
-    queries: Playlists,
+    history: sp.csr_array,
+    pids: np.ndarray,
     targets: Mapping[str, tuple[np.ndarray, int, int]],
     *,
+    exclude: sp.csr_array | None = None,
+    exclude_seen: bool = True,
     batch_size: int = 256,
 ) -> dict[str, CandidateSet]:
     """One merged candidate set per target, from one scoring pass of each source.
 
+    ``history`` holds the queries' rows over the sources' shared items (ids ``pids``).
     ``targets`` maps a name to ``(allowed columns, n, items per source)``: Melon asks for
-    tracks and tags, which every source scores in the same pass (scoring is the expensive
-    part; the top-N selections are cheap). Seeds and given tags are never candidates.
+    tracks and tags, which every source retrieves in the same pass of
+    :meth:`~segue.models.base.BaseRecommender.retrieve` (scoring is the expensive part; the
+    top-N selections are cheap). Seeds (with ``exclude_seen``) and ``exclude``'s items are
+    never candidates.
     """
     for name, (_, n, k) in targets.items():
         if n < 1 or k < 1:
             raise ParameterError(f"{name}: n and items per source must be at least 1")
     items = _shared_items(models)
-    history = query_history(items, queries)
-    matrix = sp.csr_array(history.matrix)
+    matrix = sp.csr_array(history)
     n_q = matrix.shape[0]
     names = list(models)
+    wanted = {t: Target(k, allow) for t, (allow, _, k) in targets.items()}
     found: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {t: ([], []) for t in targets}
     seconds: dict[str, float] = {}
-    last = list(targets)[-1]
     for name in names:
-        model = models[name]
         start = time.perf_counter()
-        tops = {
-            t: (np.full((n_q, k), -1, dtype=np.int32), np.full((n_q, k), -np.inf, np.float32))
-            for t, (_, _, k) in targets.items()
-        }
-        for lo in range(0, n_q, batch_size):
-            hi = min(n_q, lo + batch_size)
-            rows = sp.csr_array(matrix[lo:hi])
-            raw = model.score(np.full(hi - lo, -1, dtype=np.int32), rows)
-            for t, (allow, _, k) in targets.items():
-                top_items, top_scores = tops[t]
-                top_items[lo:hi], top_scores[lo:hi] = topk(
-                    raw, k, exclude=rows, allow=allow, copy=t != last
-                )
+        tops = models[name].retrieve(
+            np.full(n_q, -1, dtype=np.int32),
+            matrix,
+            wanted,
+            exclude_seen=exclude_seen,
+            exclude=exclude,
+            batch_size=batch_size,
+        )
         seconds[name] = time.perf_counter() - start
         for t in targets:
             found[t][0].append(tops[t][0])
             found[t][1].append(tops[t][1])
     return {
-        t: merge_candidates(
-            names, found[t][0], found[t][1], n, items, matrix, history.users.ids, seconds
-        )
+        t: merge_candidates(names, found[t][0], found[t][1], n, items, matrix, pids, seconds)
         for t, (_, n, _) in targets.items()
     }
 

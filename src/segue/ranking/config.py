@@ -33,48 +33,22 @@ names it, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
-import re
-import sys
-from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
+from segue.config import read_config
 from segue.exceptions import DataFormatError, ParameterError
 from segue.models.registry import model_class
 from segue.ranking.two_stage import TwoStage
 
 __all__ = ["load_two_stage_config", "two_stage_from_config"]
 
-_TOP_KEYS = {
-    "first_stage",
-    "n",
-    "n_per_source",
-    "per_category",
-    "folds",
-    "valid_fraction",
-    "last_k",
-    "with_titles",
-    "task",
-    "n_tags",
-    "fusion",
-    "refit",
-    "seed",
-    "num_threads",
-    "num_boost_round",
-    "early_stopping_rounds",
-    "ranker_params",
-}
-
 
 def two_stage_from_config(doc: dict[str, Any]) -> TwoStage:
     """A :class:`TwoStage` from a parsed config (module docstring); strict about every key."""
-    unknown = sorted(set(doc) - _TOP_KEYS)
+    valid = TwoStage.param_names()
+    unknown = sorted(set(doc) - set(valid))
     if unknown:
-        raise ParameterError(f"unknown two-stage setting(s) {unknown}; valid: {sorted(_TOP_KEYS)}")
+        raise ParameterError(f"unknown two-stage setting(s) {unknown}; valid: {sorted(valid)}")
     kwargs = {k: v for k, v in doc.items() if k != "first_stage"}
     first_stage = None
     if "first_stage" in doc:
@@ -89,22 +63,12 @@ def two_stage_from_config(doc: dict[str, Any]) -> TwoStage:
                 )
             model = model_class(spec["model"])().set_params(**spec.get("params", {}))
             first_stage[name] = model
-    return TwoStage(first_stage, **kwargs)
+    return TwoStage(first_stage, **kwargs).validate_params()
 
 
 def load_two_stage_config(path: str | os.PathLike[str]) -> TwoStage:
     """Read a ``two-stage.toml`` file; syntax errors name the file and line."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise DataFormatError("file not found", path=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        # Python < 3.14 puts the position only in the message: "... (at line 2, column 5)"
-        found = re.search(r"at line (\d+)", str(exc))
-        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
-        raise DataFormatError(f"not valid TOML: {exc}", path=path, line=line) from None
+    doc = read_config(path)
     try:
         return two_stage_from_config(doc)
     except ParameterError as exc:

@@ -55,8 +55,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from segue.data.playlists import Playlists
 from segue.data.kinds import ItemKind
+from segue.data.playlists import Playlists
 from segue.data.vocab import IdMap
 from segue.ranking.candidates import RRF_K, CandidateSet
 

@@ -16,11 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from segue._extras import require
 from segue.exceptions import NotFittedError, ParameterError
+from segue.serialization import Codec, register_codec
 
 __all__ = ["LambdaRanker"]
 
@@ -81,7 +82,7 @@ class LambdaRanker:
         self.seed = seed
         self.num_threads = num_threads
         self.params = dict(params or {})
-        self.booster_: lgb.Booster | None = None
+        self.booster_: Any = None
         self.evals_result_: dict[str, dict[str, list[float]]] = {}
 
     def _params(self) -> dict[str, Any]:
@@ -118,6 +119,7 @@ class LambdaRanker:
         valid
             ``(x, y, query)`` of the validation queries; without it, no early stopping.
         """
+        lgb = require("lightgbm", "the two-stage ranker")
         train = lgb.Dataset(
             x,
             label=y,
@@ -148,7 +150,7 @@ class LambdaRanker:
         )
         return self
 
-    def _check(self) -> lgb.Booster:
+    def _check(self) -> Any:
         if self.booster_ is None:
             raise NotFittedError("LambdaRanker is not fitted: call fit() or load()")
         return self.booster_
@@ -201,5 +203,23 @@ class LambdaRanker:
     def load(cls, path: str | os.PathLike[str], *, num_threads: int = 2) -> LambdaRanker:
         """Read a booster written by :meth:`save` (or by LightGBM's ``save_model``)."""
         ranker = cls(num_threads=num_threads)
+        lgb = require("lightgbm", "the two-stage ranker")
         ranker.booster_ = lgb.Booster(model_file=str(path))
         return ranker
+
+
+def _save_ranker(ranker: LambdaRanker, name: str, writer: Any) -> dict[str, Any]:
+    file = f"{name}.txt"
+    ranker.save(writer.root / file)
+    ranker.feature_importance().to_csv(writer.root / f"{name}.importance.csv", index=False)
+    writer.libraries.add("lightgbm")
+    return {"file": file}
+
+
+def _load_ranker(entry: dict[str, Any], reader: Any) -> LambdaRanker:
+    return LambdaRanker.load(reader.root / entry["file"])
+
+
+register_codec(Codec("lightgbm", lambda v: isinstance(v, LambdaRanker), _save_ranker, _load_ranker))
+"""Saved models store a :class:`LambdaRanker` in LightGBM's text format (with a feature
+importance table beside it, for people)."""

@@ -3,7 +3,7 @@
 Why a package of its own: the web stack (FastAPI, uvicorn, pydantic) is imported only by code
 that serves, never by ``import segue``. The app (:mod:`.app`) validates requests
 (:mod:`.schemas`) and calls one library function per request
-(:meth:`segue.serving.Continuer.continue_playlist`), the same computation as
+(:meth:`segue.inference.continuer.Continuer.continue_playlist`), the same computation as
 ``segue recommend``.
 """
 

@@ -4,12 +4,13 @@ Why it looks like this:
 
 - **The model is loaded in the lifespan**, once per worker process, not at import (importing
   this module is cheap and has no side effects) and not per request. Lazy model caches are
-  built then too (:meth:`segue.serving.Continuer.warm_up`), so the first request is as fast as
-  the others and no two threads build a cache at once.
+  built then too (:meth:`segue.inference.Continuer.warm_up`), so the first request is as
+  fast as the others and no two threads build a cache at once.
 - **Endpoints are plain ``def``**: uvicorn runs them in its thread pool, so a slow request does
   not block the event loop, and numpy releases the GIL in its kernels.
-- **Every request is answered by** :class:`segue.serving.Continuer`, the same computation as
-  ``segue recommend``; the app adds only validation, timing and error mapping.
+- **Every request is answered by** :class:`segue.inference.Continuer`, for every model (the
+  two-stage one included), the same computation as ``segue recommend``; the app adds only
+  validation, timing and error mapping.
 - **No bad request gives a 500**: bodies are limited to 1 MiB before parsing (Content-Length
   and the bytes actually received), validation errors become 422 with the list of problems,
   unparsable JSON becomes 400, an unknown user 404; only a genuine bug reaches the catch-all
@@ -38,7 +39,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from segue import __version__
+from segue._version import __version__
 from segue.exceptions import ModelFormatError, ParameterError, SegueError, UnknownIdError
 from segue.service.schemas import (
     ContinueRequest,
@@ -51,7 +52,7 @@ from segue.service.schemas import (
 )
 
 if TYPE_CHECKING:
-    from segue.serving import Continuer, TwoStageContinuer
+    from segue.inference.continuer import Continuer
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -88,28 +89,24 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 class ServiceState:
     """What the lifespan loads: the continuer, the model's name and its description."""
 
-    continuer: Continuer | TwoStageContinuer
+    continuer: Continuer
     name: str
     info: dict[str, Any]
 
 
 def load_state(model_dir: str | os.PathLike[str]) -> ServiceState:
-    """Load the model of ``model_dir``, build its :class:`~segue.serving.Continuer`, warm it."""
-    from segue.serialization import load_model, read_manifest
-    from segue.serving import Continuer
+    """Load the model of ``model_dir``, build its :class:`~segue.inference.Continuer`, warm it."""
+    from segue.inference.continuer import Continuer
+    from segue.serialization import load, read_manifest
 
     start = time.perf_counter()
-    from segue.ranking.two_stage import is_two_stage_dir
-
-    if is_two_stage_dir(model_dir):
-        return _load_two_stage(model_dir, start)
     manifest = read_manifest(model_dir)
-    manifest.pop("id_maps", None)  # large; the loaded model holds them
-    model = load_model(model_dir)
+    model = load(model_dir)
     continuer = Continuer(model)
     continuer.warm_up()
     name = type(model).__name__
-    history = model.history_
+    versions = manifest.get("versions", {})
+    fit_seconds = manifest["state"].get("fit_seconds_", {}).get("value")
     info = {
         "model": name,
         "class_path": manifest["class"],
@@ -119,14 +116,16 @@ def load_state(model_dir: str | os.PathLike[str]) -> ServiceState:
             "items": len(model.items_),
             "tracks": int(continuer.n_tracks),
             "tags": int(len(continuer.tag_idx)),
-            "interactions": int(history.nnz),
-            "fit_seconds": manifest.get("state", {}).get("fit_seconds_"),
+            "interactions": int(model.history_.nnz),
+            "fit_seconds": fit_seconds,
+            **_nested_models(manifest),
         },
         "version": {
             "segue": __version__,
-            "saved_with_segue": manifest.get("segue_version"),
-            "saved_with_numpy": manifest.get("numpy_version"),
-            "saved_with_python": manifest.get("python_version"),
+            "saved_with_segue": versions.get("segue"),
+            "saved_with_numpy": versions.get("numpy"),
+            "saved_with_python": versions.get("python"),
+            "saved_with": versions,
             "format_version": manifest.get("format_version"),
             "created": manifest.get("created"),
         },
@@ -142,6 +141,17 @@ def load_state(model_dir: str | os.PathLike[str]) -> ServiceState:
         len(model.items_),
     )
     return ServiceState(continuer=continuer, name=name, info=info)
+
+
+def _nested_models(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """``{"sources": [...]}``: the names of the nested models (a two-stage model's first stage)."""
+    names = [
+        key
+        for entry in manifest["state"].values()
+        if isinstance(entry, dict) and entry.get("codec") == "models"
+        for key in entry.get("dirs", {})
+    ]
+    return {"sources": names} if names else {}
 
 
 def _limit_blas_threads(value: str | int | None) -> None:
@@ -303,39 +313,6 @@ def _json(answer: BaseModel) -> Response:
 
 
 # the app ---------------------------------------------------------------------------------------
-def _load_two_stage(model_dir: str | os.PathLike[str], start: float) -> ServiceState:
-    """A two-stage model directory: its first-stage models, ranker and config."""
-    import json
-    from pathlib import Path
-
-    from segue.ranking.two_stage import TwoStage
-    from segue.serving import TwoStageContinuer
-
-    model = TwoStage.load(model_dir)
-    continuer = TwoStageContinuer(model)
-    continuer.warm_up()
-    doc = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-    info = {
-        "model": "TwoStage",
-        "class_path": "segue.ranking.two_stage:TwoStage",
-        "params": doc.get("config", {}),
-        "training": {
-            "rows": len(continuer.users_),
-            "items": continuer.n_items,
-            "tracks": continuer.n_tracks,
-            "tags": 0,
-            "interactions": int(continuer.history_.nnz),
-            "fit_seconds": doc.get("timings", {}).get("total"),
-            "sources": doc.get("sources", []),
-        },
-        "version": {"segue": __version__, "format_version": doc.get("format_version")},
-        "uses_title": True,
-        "has_tags": False,
-    }
-    log.info("loaded TwoStage from %s in %.2f s", model_dir, time.perf_counter() - start)
-    return ServiceState(continuer=continuer, name="TwoStage", info=info)
-
-
 def create_app(
     model_dir: str | os.PathLike[str],
     *,

@@ -294,7 +294,7 @@ def generate_mpd(
             if len(playlists) == SLICE_SIZE or pid == n_playlists - 1:
                 start = pid + 1 - len(playlists)
                 info = {
-                    "generated_on": f"synthetic (segue.data.synthetic_mpd, seed={seed})",
+                    "generated_on": f"synthetic (segue.data.synthetic.mpd, seed={seed})",
                     "slice": f"{start}-{pid}",
                     "version": "v1",
                 }

@@ -49,7 +49,7 @@ so the default call takes well under a second.
 
 Examples
 --------
->>> from segue.data.synthetic import generate_listens
+>>> from segue.data.synthetic.listens import generate_listens
 >>> df = generate_listens(200, 500, n_clusters=8, seed=1)
 >>> list(df.columns)
 ['user_id', 'item_id', 'count']
@@ -65,6 +65,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from segue.data.synthetic.pairs import first_distinct, rank_within
 from segue.exceptions import ParameterError
 
 __all__ = ["generate_listens"]
@@ -305,12 +306,12 @@ def _sample_items(
         pos = np.minimum(np.searchsorted(cdf, target, side="right"), cdf.size - 1)
         draw_users.append(u)
         draw_items.append(cdf_items[pos])
-        users, items = _first_distinct(
+        users, items = first_distinct(
             np.concatenate(draw_users), np.concatenate(draw_items), n_items
         )
         have = np.bincount(users, minlength=n_users)
 
-    keep = _rank_within(users) < need[users]
+    keep = rank_within(users) < need[users]
     users, items = users[keep], items[keep]
     short = np.flatnonzero(np.bincount(users, minlength=n_users) < need)
     if short.size:
@@ -318,21 +319,6 @@ def _sample_items(
         users = np.concatenate([users, extra_users])
         items = np.concatenate([items, extra_items])
     return users, items
-
-
-def _first_distinct(users: IntArray, items: IntArray, n_items: int) -> tuple[IntArray, IntArray]:
-    """Keep the first occurrence of every (user, item) pair: grouped by user, in draw order."""
-    _, first = np.unique(users * n_items + items, return_index=True)
-    first = np.sort(first)
-    first = first[np.argsort(users[first], kind="stable")]
-    return users[first], items[first]
-
-
-def _rank_within(users: IntArray) -> IntArray:
-    """Return the position of every element within its run of equal, grouped ``users``."""
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    lengths = np.diff(np.r_[starts, users.size])
-    return np.arange(users.size) - np.repeat(starts, lengths)
 
 
 def _gumbel_fill(

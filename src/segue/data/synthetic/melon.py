@@ -57,7 +57,7 @@ With the defaults (2,000 playlists, 5,000 songs, 300 tags) a call takes well und
 Examples
 --------
 >>> import tempfile
->>> from segue.data.synthetic_melon import generate_melon
+>>> from segue.data.synthetic.melon import generate_melon
 >>> info = generate_melon(tempfile.mkdtemp(), n_playlists=200, n_songs=800, seed=1)
 >>> info["n_train"] + info["n_val"] + info["n_test"]
 200
@@ -78,7 +78,7 @@ import numpy.typing as npt
 from segue._atomic import atomic_open
 from segue.data.melon_split import make_questions, question_type
 from segue.data.readers.melon import write_melon_json
-from segue.data.synthetic import _first_distinct, _rank_within
+from segue.data.synthetic.pairs import first_distinct, rank_within
 from segue.exceptions import ParameterError
 
 __all__ = ["GENRES", "generate_melon"]
@@ -724,11 +724,11 @@ def _draw_songs(
         ok = release[item] <= plan.day[p] if round_ < _SAMPLING_ROUNDS else slice(None)
         draws_owner.append(p[ok])
         draws_item.append(item[ok])
-        owner, items = _first_distinct(
+        owner, items = first_distinct(
             np.concatenate(draws_owner), np.concatenate(draws_item), n_songs
         )
         have = np.bincount(owner, minlength=n)
-    keep = _rank_within(owner) < plan.need[owner]
+    keep = rank_within(owner) < plan.need[owner]
     return owner[keep], items[keep]
 
 
@@ -752,8 +752,8 @@ def _draw_tags(
     tag = np.minimum(pos, flat.size - 1) - theme * n_tags
     tag[noise] = np.searchsorted(global_cdf, rng.random(int(noise.sum())), side="right")
     tag = np.minimum(tag, n_tags - 1)
-    owner, items = _first_distinct(p, tag, n_tags)
-    keep = _rank_within(owner) < plan.n_tags[owner]
+    owner, items = first_distinct(p, tag, n_tags)
+    keep = rank_within(owner) < plan.n_tags[owner]
     return owner[keep], items[keep]
 
 
