@@ -256,11 +256,11 @@ def make_model(name: str, args: argparse.Namespace, split: Path, work: Path) -> 
 
     out = work / "models" / name
     if name == "two-stage":
-        from segue.ranking.two_stage import TwoStage, is_two_stage_dir
+        from segue.ranking.two_stage import TwoStage
 
-        if not is_two_stage_dir(out):
+        if not (out / "manifest.json").is_file():
             start = time.perf_counter()
-            TwoStage(n=args.two_stage_n).fit(read_mpd(split / "train")).save(out)
+            save_model(TwoStage(n=args.two_stage_n).fit(read_mpd(split / "train")), out)
             return out, (
                 f"TwoStage(n={args.two_stage_n}; UserKNN, ItemKNN, WRMF, popularity; LightGBM "
                 f"lambdarank): fit {time.perf_counter() - start:.1f} s"
@@ -302,12 +302,10 @@ def in_process(
     """Library time per query (no HTTP), and the equality check against continue_playlists."""
     from segue import load_model
     from segue.inference import continue_playlists
-    from segue.inference.continuer import Continuer, TwoStageContinuer
-    from segue.ranking.two_stage import TwoStage, is_two_stage_dir
+    from segue.inference.continuer import Continuer
 
-    two_stage = is_two_stage_dir(model_dir)
-    model = TwoStage.load(model_dir) if two_stage else load_model(model_dir)
-    cont = TwoStageContinuer(model) if two_stage else Continuer(model)
+    model = load_model(model_dir)
+    cont = Continuer(model)
     cont.warm_up()
     times, got = [], []
     steps: dict[str, list[float]] = {}
@@ -316,15 +314,11 @@ def in_process(
         res = cont.continue_playlist(body["tracks"], title=body.get("title"), n=n)
         times.append((time.perf_counter() - t0) * 1000.0)
         got.append(res.tracks)
-        for step, seconds in getattr(cont, "last_seconds", {}).items():
+        for step, seconds in cont.last_seconds.items():
             steps.setdefault(step, []).append(seconds * 1000.0)
-    if two_stage:
-        lists = model.continue_playlists(queries, n)
-        expected = [lists[pid] for pid in queries.playlists["pid"]]
-    else:
-        expected = []
-        for batch in continue_playlists(model, queries, n):
-            expected += batch.tracks
+    expected = []
+    for batch in continue_playlists(model, queries, n):
+        expected += batch.tracks
     return {
         "ms": times,
         "steps": steps,

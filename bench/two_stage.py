@@ -199,7 +199,9 @@ def run(args: argparse.Namespace, split: Path) -> int:
     for name, value in cands.seconds.items():
         print(f"    source {name:10s} {1000 * value / n_q:8.2f} ms per playlist")
     if args.save:
-        model.save(args.save)
+        from segue import save
+
+        save(model, args.save)
         print(f"saved to {args.save}")
     return 0 if ok and clicks_ok else 1
 

@@ -15,7 +15,7 @@ Learned state is every attribute ending in ``_`` (:meth:`BaseRecommender.learned
 value is stored by the first codec that takes it (:func:`register_codec` adds codecs, as
 :mod:`segue.ranking.lambdarank` does for LightGBM boosters). The manifest records which codec
 wrote each attribute and under which npz keys, so no key is ever parsed for meaning. A model may
-adapt what is stored with ``_state_to_save`` / ``_restore_state`` (the two-stage model stores its
+adapt what is stored with ``state_to_save`` / ``restore_state`` (the two-stage model stores its
 feature context as arrays). Only classes registered with
 :func:`segue.models.registry.register` are loaded.
 
@@ -237,7 +237,7 @@ def _codec_for(name: str, value: Any) -> Codec:
             return codec
     raise ModelFormatError(
         f"learned attribute {name} of type {type(value).__name__} has no codec; register one "
-        "with segue.serialization.register_codec or adapt _state_to_save"
+        "with segue.serialization.register_codec or adapt state_to_save"
     )
 
 
@@ -293,7 +293,7 @@ def _write_model(model: BaseRecommender, root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     writer = _Writer(root, {}, set(type(model).libraries))
     state = {}
-    for name, value in model._state_to_save().items():
+    for name, value in model.state_to_save().items():
         codec = _codec_for(name, value)
         state[name] = {"codec": codec.name, **codec.save(value, name, writer)}
     manifest = {
@@ -394,7 +394,7 @@ def _read_model(root: Path) -> BaseRecommender:
                 raise ModelFormatError(
                     f"{root}: cannot read {name} ({type(exc).__name__}: {exc})"
                 ) from None
-    model._restore_state(state)
+    model.restore_state(state)
     if not model.is_fitted:
         raise ModelFormatError(f"{root}: the saved state is incomplete")
     return model

@@ -84,7 +84,12 @@ def test_one_row_encoding_equals_the_batch_encoding() -> None:
     batch = encoder.playlists(playlists).matrix
     seeds = playlists.track_lists()
     for row, (pid, title, tags) in enumerate(
-        zip(playlists.playlists["pid"], playlists.playlists["name"], playlists.playlists["tags"])
+        zip(
+            playlists.playlists["pid"],
+            playlists.playlists["name"],
+            playlists.playlists["tags"],
+            strict=True,
+        )
     ):
         one, extra = encoder.playlist(seeds[pid] + ["unknown"], title=title, tags=[*tags, "zz"])
         assert extra is None

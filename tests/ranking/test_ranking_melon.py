@@ -317,3 +317,22 @@ def test_inner_split_melon_excludes(melon_train):
     again = second.queries.playlists["pid"].to_numpy()
     assert len(again) and not set(again) & set(asked)
     assert set(asked) <= set(second.train.playlists["pid"])
+
+
+def test_service_says_a_melon_two_stage_model_has_tags(trained, tmp_path):
+    """/v1/model tells the truth: a Melon two-stage model answers tags on /v1/continue."""
+    from fastapi.testclient import TestClient
+
+    from segue.service.app import create_app
+
+    model, outer = trained
+    save_model(model, tmp_path / "ts")
+    with TestClient(create_app(tmp_path / "ts")) as client:
+        info = client.get("/v1/model").json()
+        assert info["model"] == "TwoStage" and info["has_tags"] is True
+        assert info["training"]["tags"] == model.items_.count(ItemKind.TAG) > 0
+        assert info["training"]["sources"] == list(model.models_)
+        seeds = outer.queries.track_lists()
+        pid = next(p for p in seeds if seeds[p])
+        got = client.post("/v1/continue", json={"tracks": seeds[pid], "n": 20, "n_tags": 5})
+        assert got.status_code == 200 and len(got.json()["tags"]) == 5

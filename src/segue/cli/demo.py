@@ -27,18 +27,15 @@ def run_demo(
 ) -> dict[str, dict[str, float]]:
     """Generate -> split -> train -> recommend -> evaluate, through the CLI's own functions."""
     from segue.cli.models import recommend_to_file, train_model
-    from segue.data.readers.listens import read_listens, write_listens, write_targets
-    from segue.data.split import split_listens
+    from segue.data.readers.listens import read_listens, write_listens
+    from segue.data.split import split_listens, write_listen_split
     from segue.data.synthetic.listens import generate_listens
     from segue.metrics.evaluate import evaluate_files
 
     raw = workdir / "listen_count.txt"
     write_listens(raw, generate_listens(users, items, seed=seed))
     split = split_listens(read_listens(raw), seed=seed)
-    vdir = workdir / "validation"
-    write_listens(vdir / "listen_count.txt", split.listens)
-    write_targets(vdir / "target_users.txt", split.targets)
-    write_listens(vdir / "answers.txt", split.answers)
+    vdir = write_listen_split(split, workdir / "validation")
     results: dict[str, dict[str, float]] = {}
     for name in models:
         fit_s = train_model(vdir / "listen_count.txt", name, {}, workdir / "models" / name)

@@ -141,18 +141,10 @@ class Playlists:
         occurs in the playlist. ``items`` fixes the column vocabulary (entries whose track is not
         in it are dropped), as when a challenge set is scored by a trained model.
         """
-        if weight not in ("binary", "count"):
-            raise ParameterError(f"weight must be 'binary' or 'count', got {weight!r}")
-        entries = self.entries
-        if items is not None:
-            entries = entries[items.numbers(entries["track"].to_numpy(), missing="negative") >= 0]
-        return Interactions.from_arrays(
-            entries["pid"].to_numpy(),
-            entries["track"].to_numpy(),
-            agg="max" if weight == "binary" else "count",
-            weights=np.ones(len(entries), dtype=np.float32),
-            user_ids=self.playlist_ids(),
-            item_ids=items if items is not None else self.track_ids(),
+        from segue.inference.encode import playlist_interactions
+
+        return playlist_interactions(
+            self, items=self.track_ids() if items is None else items, weight=weight
         )
 
     def slice(self, start: int, stop: int) -> Playlists:

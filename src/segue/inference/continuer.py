@@ -213,7 +213,7 @@ class Continuer:
         found = self.model.retrieve(
             user_idx, row, targets, exclude=extra, playlists=playlists, batch_size=1
         )
-        self.last_seconds = dict(getattr(self.model, "last_seconds_", {}) or {})
+        self.last_seconds = dict(self.model.last_timings)
         items, scores = found["tracks"]
         tag_list: list[str] = []
         if "tags" in found:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from segue.data.kinds import ItemKind, item_id
 from segue.data.playlists import Playlists
 from segue.data.titles import normalize_title, title_pairs
 from segue.data.vocab import IdMap
+from segue.exceptions import ParameterError
 
 __all__ = ["EncodedPlaylist", "QueryEncoder", "playlist_interactions"]
 
@@ -50,8 +51,12 @@ def playlist_interactions(
     with_tags: bool = False,
     with_titles: bool = False,
     items: IdMap | None = None,
+    weight: Literal["binary", "count"] = "binary",
 ) -> Interactions:
-    """Playlists x tracks, binary, every playlist a row; tags and title words as extra columns.
+    """Playlists x tracks, every playlist a row; tags and title words as extra columns.
+
+    ``weight="binary"`` stores 1 for membership, ``"count"`` how often a column occurs in the
+    playlist.
 
     ``items`` fixes the columns (a trained model's); tracks, tags and title words outside it
     are dropped. Otherwise the vocabulary is built in order of first appearance (tracks, then
@@ -83,8 +88,14 @@ def playlist_interactions(
     else:
         known = items.numbers(all_cols, missing="negative") >= 0
         all_rows, all_cols = all_rows[known], all_cols[known]
+    if weight not in ("binary", "count"):
+        raise ParameterError(f"weight must be 'binary' or 'count', got {weight!r}")
     inter = Interactions.from_arrays(
-        all_rows, all_cols, agg="max", user_ids=playlists.playlist_ids(), item_ids=items
+        all_rows,
+        all_cols,
+        agg="max" if weight == "binary" else "count",
+        user_ids=playlists.playlist_ids(),
+        item_ids=items,
     )
     return Interactions(inter.users, inter.items, inter.matrix, playlists)
 

@@ -182,6 +182,9 @@ class BaseRecommender:
     needs_playlists: ClassVar[bool] = False
     #: libraries whose versions the saved manifest records (besides numpy, scipy, segue)
     libraries: ClassVar[tuple[str, ...]] = ()
+    #: seconds per step of the last retrieval, for models whose hook has steps worth timing
+    #: (the two-stage model: first stage, features, ranker); set per instance by the hook
+    last_timings: Mapping[str, float] = {}
 
     # parameters -----------------------------------------------------------------------------
     @classmethod
@@ -248,12 +251,16 @@ class BaseRecommender:
     #: learned attributes :mod:`segue.serialization` leaves out (reports, derived values)
     unsaved_state: ClassVar[frozenset[str]] = frozenset()
 
-    def _state_to_save(self) -> dict[str, Any]:
-        """The learned state to store; override to store a value in another form."""
+    def state_to_save(self) -> dict[str, Any]:
+        """The learned state :func:`segue.save` stores; override to store a value in another form.
+
+        Each value must be one a codec of :mod:`segue.serialization` takes (arrays, sparse
+        matrices, id maps, JSON values, dicts of tensors, LightGBM rankers, nested models).
+        """
         return {k: v for k, v in self.learned_state().items() if k not in self.unsaved_state}
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
-        """Set the state read back by :func:`segue.serialization.load` (see ``_state_to_save``)."""
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Set the state read back by :func:`segue.serialization.load` (see ``state_to_save``)."""
         for name, value in state.items():
             setattr(self, name, value)
 

@@ -10,6 +10,9 @@ is the design that won the RecSys Challenge 2018. Modules, in pipeline order:
 - :mod:`segue.ranking.candidates`: per-source top-N, merged by fitted weighted rank fusion;
 - :mod:`segue.ranking.features`: vectorised (query, candidate) features;
 - :mod:`segue.ranking.lambdarank`: the LightGBM lambdarank ranker;
-- :mod:`segue.ranking.two_stage`: the whole model (songs, Melon's tags, cold start), fit /
-  continue / save / load.
+- :mod:`segue.ranking.training`: fitting it (inner folds, first stage, fusion weights, cold
+  start, rankers);
+- :mod:`segue.ranking.answering`: ranking a batch of queries with a fitted model;
+- :mod:`segue.ranking.two_stage`: the model itself (songs, Melon's tags, cold start), a
+  registered segue model like any other (fit, the one inference path, ``segue.save/load``).
 """

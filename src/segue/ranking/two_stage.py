@@ -353,8 +353,9 @@ class TwoStage(BaseRecommender):
         return scores
 
     # saving ----------------------------------------------------------------------------------
-    def _state_to_save(self) -> dict[str, Any]:
-        state = super()._state_to_save()
+    def state_to_save(self) -> dict[str, Any]:
+        """The base state, with the feature context as arrays (its matrix stored once)."""
+        state = super().state_to_save()
         arrays = self.context_.to_arrays()
         shared = self._history_source()
         if shared is not None:  # the matrix is that first-stage model's history_: keep one copy
@@ -366,7 +367,8 @@ class TwoStage(BaseRecommender):
                 state.pop(name, None)
         return state
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Rebuild the feature context; share one item vocabulary among the sources."""
         state = dict(state)
         models = state["models_"]
         # one shared vocabulary object: every query checks that the sources share their items,
@@ -391,7 +393,7 @@ class TwoStage(BaseRecommender):
         for name in ("ranker_", "tag_ranker_"):
             if state.get(name) is not None:
                 state[name].num_threads = self.num_threads
-        super()._restore_state(state)
+        super().restore_state(state)
         self.context_ = FeatureContext.from_arrays(arrays)
 
     def _history_source(self) -> str | None:
