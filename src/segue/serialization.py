@@ -123,10 +123,42 @@ def _save_csr(value: Any, name: str, w: _Writer) -> dict[str, Any]:
 
 
 def _load_csr(entry: dict[str, Any], r: _Reader) -> sp.csr_array:
-    parts = {p: r.arrays[k] for p, k in entry["keys"].items()}
-    return sp.csr_array(
-        (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"])
-    )
+    parts = {p: r.arrays[entry["keys"][p]] for p in _SPARSE_PARTS}
+    return _checked_csr(parts["data"], parts["indices"], parts["indptr"], parts["shape"])
+
+
+def _checked_csr(data: Any, indices: Any, indptr: Any, shape: Any) -> sp.csr_array:
+    """A CSR matrix from stored parts, refused unless it is well formed and canonical.
+
+    Why: scipy trusts the parts; an index out of range makes a later sparse product read
+    outside its buffers (a crash, not an error), and a negative one silently changes results.
+    """
+    shape = np.asarray(shape)
+    if shape.shape != (2,) or shape.dtype.kind not in "iu" or (shape < 0).any():
+        raise ModelFormatError(f"sparse shape {shape.tolist()} is not two sizes")
+    n_rows, n_cols = (int(v) for v in shape)
+    for name, part in (("indices", indices), ("indptr", indptr)):
+        if part.ndim != 1 or part.dtype.kind not in "iu":
+            raise ModelFormatError(f"sparse {name} must be 1-D integers, got {part.dtype}")
+    if data.ndim != 1 or data.dtype.kind not in "biuf" or len(data) != len(indices):
+        raise ModelFormatError("sparse data must be numbers, one per index")
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise ModelFormatError("sparse data hold NaN or infinite values")
+    if len(indptr) != n_rows + 1 or (
+        len(indptr) and (indptr[0] != 0 or indptr[-1] != len(indices))
+    ):
+        raise ModelFormatError("sparse indptr does not match the shape and the indices")
+    if (np.diff(indptr) < 0).any():
+        raise ModelFormatError("sparse indptr is not non-decreasing")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_cols):
+        raise ModelFormatError(f"sparse indices outside 0..{n_cols - 1}")
+    if len(indices) > 1:
+        step = np.diff(indices.astype(np.int64))
+        row_start = np.zeros(len(indices), dtype=bool)
+        row_start[indptr[1:-1][indptr[1:-1] < len(indices)]] = True
+        if ((step <= 0) & ~row_start[1:]).any():
+            raise ModelFormatError("sparse indices are not sorted and unique within each row")
+    return sp.csr_array((data, indices, indptr), shape=(n_rows, n_cols))
 
 
 def _save_idmap(value: IdMap, name: str, w: _Writer) -> dict[str, Any]:
@@ -142,7 +174,15 @@ def _save_idmap(value: IdMap, name: str, w: _Writer) -> dict[str, Any]:
 
 def _load_idmap(entry: dict[str, Any], r: _Reader) -> IdMap:
     kinds = r.arrays[entry["kinds_key"]] if "kinds_key" in entry else None
-    return IdMap(entry["ids"], kind=entry.get("kind", "item"), kinds=kinds)
+    ids = entry["ids"]
+    if not isinstance(ids, list) or not all(
+        isinstance(i, str | int) and not isinstance(i, bool) for i in ids
+    ):
+        raise ModelFormatError("ids must be a list of strings or integers")
+    try:
+        return IdMap(ids, kind=str(entry.get("kind", "item")), kinds=kinds)
+    except ParameterError as exc:
+        raise ModelFormatError(str(exc)) from None
 
 
 def _is_tensor_dict(value: Any) -> bool:
@@ -347,12 +387,14 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _read_arrays(root: Path) -> dict[str, np.ndarray]:
+    import zipfile
+
     try:
         with np.load(root / "arrays.npz", allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise ModelFormatError(f"{root}: arrays.npz is missing") from None
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         reason = str(exc).split(";")[0].replace("allow_pickle=False", "safe loading")
         raise ModelFormatError(
             f"{root / 'arrays.npz'}: not a readable npz file ({reason})"
@@ -373,7 +415,7 @@ def _read_model(root: Path) -> BaseRecommender:
         )
     try:
         model = cls(**manifest["params"])
-        model.set_params(**manifest["params"])
+        model.set_params(**manifest["params"]).validate_params()
     except (TypeError, ParameterError) as exc:
         raise ModelFormatError(f"{root / 'manifest.json'}: bad parameters ({exc})") from None
     arrays = _read_arrays(root)
@@ -388,15 +430,21 @@ def _read_model(root: Path) -> BaseRecommender:
                 raise ModelFormatError(f"{root / 'manifest.json'}: bad state entry {name!r}")
             try:
                 state[name] = codec.load(entry, reader)
-            except ModelFormatError:
-                raise
+            except ModelFormatError as exc:
+                if str(root) in str(exc):  # a nested model's error already names its directory
+                    raise
+                raise ModelFormatError(f"{root}: {name}: {exc}") from None
             except (KeyError, ValueError, TypeError, OSError) as exc:
                 raise ModelFormatError(
                     f"{root}: cannot read {name} ({type(exc).__name__}: {exc})"
                 ) from None
-    model.restore_state(state)
-    if not model.is_fitted:
-        raise ModelFormatError(f"{root}: the saved state is incomplete")
+    try:
+        model.restore_state(state)
+        model.check_state()
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{root}: {exc}") from None
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelFormatError(f"{root}: the saved state does not fit together ({exc})") from None
     return model
 
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from segue.cli._common import handle_errors, out
+from segue.cli._common import handle_errors, out, status
 from segue.exceptions import ParameterError
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
         import uvicorn.config
 
-        from segue.serialization import read_manifest
+        from segue.serialization import load
         from segue.service.app import BLAS_THREADS_ENV, MODEL_DIR_ENV
 
         if workers < 1:
@@ -63,8 +63,10 @@ def register(app: typer.Typer) -> None:
             raise ParameterError(f"--blas-threads must be at least 1, got {blas_threads}")
         if log_level not in LOG_LEVELS:
             raise ParameterError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
-        # a wrong directory fails here, in one line
-        model = read_manifest(model_dir)["class"].rpartition(":")[2]
+        # a wrong or tampered directory fails here, in one line, before uvicorn starts (each
+        # worker then loads its own copy in the app's lifespan)
+        with status(f"checking {model_dir}"):
+            model = type(load(model_dir)).__name__
         os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
         if blas_threads is not None:
             os.environ[BLAS_THREADS_ENV] = str(blas_threads)

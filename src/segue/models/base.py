@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from segue._types import ExternalIds, IdxArray, ScoreMatrix
 from segue.data.interactions import Interactions, take_rows
 from segue.data.vocab import IdMap
-from segue.exceptions import NotFittedError, ParameterError, UnknownIdError
+from segue.exceptions import ModelFormatError, NotFittedError, ParameterError, UnknownIdError
 from segue.models.topk import topk
 
 if TYPE_CHECKING:
@@ -250,6 +250,69 @@ class BaseRecommender:
 
     #: learned attributes :mod:`segue.serialization` leaves out (reports, derived values)
     unsaved_state: ClassVar[frozenset[str]] = frozenset()
+    #: learned attributes a fitted model must have, besides the base class's
+    required_state: ClassVar[tuple[str, ...]] = ()
+    #: expected shapes of learned arrays: each dimension an int, ``"users"``, ``"items"``,
+    #: ``"len:ATTR"`` (the length of another attribute), a parameter name, or None (any)
+    state_shapes: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
+    #: learned arrays that hold indices, and the dimension they index (``"items"``, ...)
+    state_indices: ClassVar[Mapping[str, str]] = {}
+
+    def check_state(self) -> None:
+        """Raise :class:`ModelFormatError` unless the learned state fits together.
+
+        Run on every loaded model, so that a tampered or truncated directory is refused with a
+        message instead of crashing later (a wrong index inside a sparse product can kill the
+        process): required attributes, shapes against the vocabularies and parameters, index
+        ranges, finite floats.
+        """
+        base = ("users_", "items_", "history_", "fallback_scores_")
+        missing = [n for n in (*base, *self.required_state) if not hasattr(self, n)]
+        if missing:
+            raise ModelFormatError(f"learned state lacks {missing}")
+        for name in ("users_", "items_"):
+            if not isinstance(getattr(self, name), IdMap):
+                raise ModelFormatError(f"{name} is not an id map")
+        shapes = {
+            "history_": ("users", "items"),
+            "fallback_scores_": ("items",),
+            **self.state_shapes,
+        }
+        for name, dims in shapes.items():
+            value = getattr(self, name, None)
+            if value is None:
+                continue
+            want = tuple(self._dimension(d) for d in dims)
+            got = tuple(getattr(value, "shape", ()))
+            if len(got) != len(want) or any(
+                w is not None and g != w for g, w in zip(got, want, strict=True)
+            ):
+                raise ModelFormatError(f"{name} has shape {got}, expected {want}")
+            if isinstance(value, np.ndarray):
+                if value.dtype.kind not in "biuf":
+                    raise ModelFormatError(f"{name} has dtype {value.dtype}, expected numbers")
+                if value.dtype.kind == "f" and not np.isfinite(value).all():
+                    raise ModelFormatError(f"{name} holds NaN or infinite values")
+        for name, dim in self.state_indices.items():
+            value = getattr(self, name, None)
+            if value is None:
+                continue
+            bound = self._dimension(dim)
+            if value.dtype.kind not in "iu" or (
+                len(value) and (value.min() < 0 or value.max() >= bound)
+            ):
+                raise ModelFormatError(f"{name} holds indices outside 0..{bound - 1}")
+
+    def _dimension(self, dim: Any) -> int | None:
+        if dim is None or isinstance(dim, int):
+            return dim
+        if dim == "users":
+            return len(self.users_)
+        if dim == "items":
+            return len(self.items_)
+        if dim.startswith("len:"):
+            return len(getattr(self, dim[4:]))
+        return int(getattr(self, dim))
 
     def state_to_save(self) -> dict[str, Any]:
         """The learned state :func:`segue.save` stores; override to store a value in another form.

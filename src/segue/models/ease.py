@@ -83,6 +83,15 @@ class EASE(BaseRecommender):
         recommended). Unused when nothing is pruned.
     """
 
+    required_state = ("weights_", "kept_items_")
+    state_shapes = {
+        "weights_": ("len:kept_items_", "len:kept_items_"),
+        "kept_items_": (None,),
+        "backfill_": ("len:kept_items_", "len:backfill_items_"),
+        "backfill_items_": (None,),
+    }
+    state_indices = {"kept_items_": "items", "backfill_items_": "items"}
+
     def __init__(
         self,
         l2: float = 500.0,

@@ -167,6 +167,9 @@ class ItemKNN(_KNNBase):
         Use 1 for every interaction instead of its listen count, in ``fit`` and scoring.
     """
 
+    required_state = ("similarity_",)
+    state_shapes = {"similarity_": ("items", "items")}
+
     def __init__(
         self,
         similarity: Similarity = "cosine",
@@ -242,6 +245,9 @@ class UserKNN(_KNNBase):
     binarize
         Use 1 for every interaction instead of its listen count.
     """
+
+    required_state = ("idf_", "weights_", "user_norms_")
+    state_shapes = {"idf_": ("items",), "weights_": ("users", "items"), "user_norms_": ("users",)}
 
     def __init__(
         self,

@@ -26,6 +26,9 @@ class MostPopular(BaseRecommender):
         ``"count"`` sums the interaction weights (total listens).
     """
 
+    required_state = ("popularity_",)
+    state_shapes = {"popularity_": ("items",)}
+
     def __init__(self, weighting: Literal["users", "count"] = "users") -> None:
         self.weighting = weighting
 

@@ -128,6 +128,9 @@ class WRMF(BaseRecommender):
 
     libraries = ("implicit", "faiss-cpu")
 
+    required_state = ("user_factors_", "item_factors_")
+    state_shapes = {"user_factors_": ("users", "factors"), "item_factors_": ("items", "factors")}
+
     def __init__(
         self,
         factors: int = 64,

@@ -143,6 +143,7 @@ class TwoStage(BaseRecommender):
     needs_playlists = True
     libraries = ("lightgbm", "implicit", "faiss-cpu")
     unsaved_state = frozenset({"inner_recall_", "inner_tag_recall_"})
+    required_state = ("models_", "ranker_", "context_", "task_")
 
     def __init__(
         self,
