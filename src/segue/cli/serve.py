@@ -43,6 +43,15 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[
             str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")
         ] = "info",
+        header_timeout: Annotated[
+            float, typer.Option(help="Seconds a client has to send a request's headers.")
+        ] = 10.0,
+        body_timeout: Annotated[
+            float, typer.Option(help="Seconds a client has to send a request's body.")
+        ] = 30.0,
+        max_connections: Annotated[
+            int, typer.Option(help="Connections served at once per worker; more get 503.")
+        ] = 256,
     ) -> None:
         """Serve a model over HTTP: POST /v1/continue, POST /v1/recommend, GET /v1/model.
 
@@ -54,6 +63,11 @@ def register(app: typer.Typer) -> None:
 
         from segue.serialization import load
         from segue.service.app import BLAS_THREADS_ENV, MODEL_DIR_ENV
+        from segue.service.protocol import (
+            BODY_TIMEOUT_ENV,
+            HEADER_TIMEOUT_ENV,
+            GuardedH11Protocol,
+        )
 
         if workers < 1:
             raise ParameterError(f"--workers must be at least 1, got {workers}")
@@ -61,6 +75,11 @@ def register(app: typer.Typer) -> None:
             raise ParameterError(f"--port must be between 0 and 65535, got {port}")
         if blas_threads is not None and blas_threads < 1:
             raise ParameterError(f"--blas-threads must be at least 1, got {blas_threads}")
+        for name, value in (("--header-timeout", header_timeout), ("--body-timeout", body_timeout)):
+            if not value > 0:
+                raise ParameterError(f"{name} must be a positive number of seconds, got {value}")
+        if max_connections < 1:
+            raise ParameterError(f"--max-connections must be at least 1, got {max_connections}")
         if log_level not in LOG_LEVELS:
             raise ParameterError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
         # a wrong or tampered directory fails here, in one line, before uvicorn starts (each
@@ -68,6 +87,8 @@ def register(app: typer.Typer) -> None:
         with status(f"checking {model_dir}"):
             model = type(load(model_dir)).__name__
         os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
+        os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
+        os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
         if blas_threads is not None:
             os.environ[BLAS_THREADS_ENV] = str(blas_threads)
         out.print(
@@ -91,4 +112,6 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level=log_level,
             access_log=access_log,
+            http=GuardedH11Protocol,
+            limit_concurrency=max_connections,
         )

@@ -188,10 +188,17 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = None
+        chunked = False
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
                 declared = value
-                break
+            elif key == b"transfer-encoding":
+                chunked = True
+        if declared is not None and chunked:
+            # two framings of one body: a proxy and this server could read different requests
+            # out of the same bytes (request smuggling), so neither is trusted
+            await self._reject(send, 400, "both Content-Length and Transfer-Encoding were sent")
+            return
         if declared is not None:
             try:
                 length = int(declared)
@@ -354,7 +361,9 @@ def create_app(
     def state(request: Request) -> ServiceState:
         return request.app.state.service
 
-    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    @app.api_route(
+        "/health", methods=["GET", "HEAD"], response_model=HealthResponse, tags=["service"]
+    )
     def health(request: Request) -> HealthResponse:
         """The service is up and its model is loaded."""
         return HealthResponse(status="ok", model=state(request).name)
