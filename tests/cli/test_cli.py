@@ -335,3 +335,21 @@ def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:
     assert f"{missing}: no such file" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert np.isfinite(proc.returncode)
+
+
+def test_bad_out_fails_before_the_work(split_dir: Path, tmp_path: Path) -> None:
+    """A --out that would replace an input is refused at once, and nothing is changed."""
+    listens = split_dir / "listen_count.txt"
+    before = listens.read_bytes()
+    res = train(listens, "ease", split_dir)  # the folder holding the input
+    assert res.exit_code == 1 and "holds the input" in res.output and "Traceback" not in res.output
+    assert listens.read_bytes() == before
+    model_dir = tmp_path / "m"
+    assert train(listens, "popularity", model_dir).exit_code == 0
+    targets = split_dir / "target_users.txt"
+    targets_before = targets.read_bytes()
+    res = CliRunner().invoke(
+        app, ["recommend", str(model_dir), "--users", str(targets), "--out", str(targets)]
+    )
+    assert res.exit_code == 1 and "would replace the input" in res.output
+    assert targets.read_bytes() == targets_before

@@ -38,6 +38,20 @@ FORMATS = ("auto", "listens", "csv", "tsv", "parquet")
 """Input formats every command that reads interactions accepts (``--format``)."""
 
 
+def refuse_input_as_output(out_file: Path, *inputs: Path | None) -> None:
+    """Raise :class:`ParameterError` when ``out_file`` is one of the inputs or inside one.
+
+    Checked before any work, so that a mistyped ``--out`` never replaces what is read.
+    """
+    target = os.path.realpath(out_file)
+    for given in inputs:
+        if given is None:
+            continue
+        source = os.path.realpath(given)
+        if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
+            raise ParameterError(f"--out {out_file} would replace the input {given}")
+
+
 def handle_errors(func: F) -> F:
     """Turn segue's errors into one red line on stderr and exit code 1, without a traceback."""
 

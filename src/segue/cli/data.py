@@ -114,8 +114,10 @@ def convert_cmd(
     fmt: Format = "auto",
 ) -> None:
     """Store interactions as a dataset directory (schema.json + Parquet) for fast reloads."""
+    from segue._atomic import check_output_dir
     from segue.data.io import save_interactions
 
+    check_output_dir(out_dir, keep=[source])
     data = load_interactions_arg(
         source, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
     )

@@ -18,6 +18,7 @@ from segue.cli._common import (
     out,
     parse_params,
     progress_bar,
+    refuse_input_as_output,
     status,
 )
 from segue.data.interactions import Interactions
@@ -169,6 +170,9 @@ def register(app: typer.Typer) -> None:
         inputs = [x for x in (listens, mpd, melon) if x is not None]
         if len(inputs) != 1:
             raise ParameterError("give exactly one of --listens, --mpd or --melon")
+        from segue._atomic import check_output_dir
+
+        check_output_dir(out_dir, keep=[*inputs, config, params_file])  # before the fit
         if listens is not None and model_class(model).needs_playlists:
             raise ParameterError(f"--model {model} trains on playlists: give --mpd or --melon")
         if listens is None:
@@ -229,6 +233,7 @@ def register(app: typer.Typer) -> None:
         given = [x for x in (users, challenge, questions) if x is not None]
         if len(given) != 1:
             raise ParameterError("give exactly one of --users, --challenge or --questions")
+        refuse_input_as_output(out_file, model_dir, *given, history)
         if challenge is not None or questions is not None:
             from segue.cli.playlists import write_melon_continuations, write_mpd_continuations
             from segue.serialization import load

@@ -94,9 +94,11 @@ def import_mpd_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Playlists directory (Parquet).")],
 ) -> None:
     """Stream MPD JSON into Parquet, one slice in memory at a time (the full MPD fits)."""
+    from segue._atomic import check_output_dir
     from segue.data.playlists import load_playlists
     from segue.data.readers.mpd import import_mpd
 
+    check_output_dir(out_dir, keep=[source])
     with progress_bar(f"importing {source.name}", _mpd_file_count(source), unit="playlists") as adv:
         import_mpd(source, out_dir, progress=adv)
     info = load_playlists(out_dir).describe()
