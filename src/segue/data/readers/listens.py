@@ -10,7 +10,10 @@ line by line to report the first bad line exactly (``FILE:LINE: reason``). Behav
 
 - an empty listens file (no interaction) raises :class:`~segue.exceptions.DataFormatError`;
 - a targets file lists ids separated by any whitespace; duplicates are dropped (first kept) and
-  an empty targets file raises :class:`~segue.exceptions.DataFormatError`.
+  an empty targets file raises :class:`~segue.exceptions.DataFormatError`; a UTF-8 byte order
+  mark at the start of either file is not part of the first id;
+- an id longer than :data:`~segue.data.readers._limits.MAX_ID_CHARS` (1,000) characters or
+  holding a NUL character is an error naming the file and the line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 
 from segue._atomic import atomic_open
 from segue.data.interactions import Interactions
+from segue.data.readers._limits import MAX_ID_CHARS, bad_id_reason
 from segue.exceptions import DataFormatError
 
 __all__ = [
@@ -45,17 +49,41 @@ Progress = Callable[[int], None]
 
 
 class _CountingReader:
-    """File wrapper that reports bytes read, so readers can drive a progress bar."""
+    """File wrapper that reports bytes read, so readers can drive a progress bar.
+
+    It also notes, at the cost of one byte scan per block, whether the file holds a NUL byte or
+    a line longer than ``MAX_ID_CHARS`` bytes: the only ways an id can break the id rules, which
+    the fast parser does not check. Then the exact line scan runs.
+    """
 
     def __init__(self, fh, progress: Progress | None) -> None:
         self._fh = fh
         self._progress = progress
+        self.suspect = False
+        self._run = 0  # bytes of the line still open at the end of the last block
 
     def read(self, size: int = -1) -> bytes:
         data = self._fh.read(size)
         if self._progress is not None:
             self._progress(len(data))
+        if data and not self.suspect:
+            self._scan(data)
         return data
+
+    def _scan(self, data: bytes) -> None:
+        if b"\x00" in data:
+            self.suspect = True
+            return
+        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        if ends.size == 0:
+            self._run += len(data)
+        else:
+            longest = self._run + int(ends[0])
+            if ends.size > 1:
+                longest = max(longest, int(np.diff(ends).max()) - 1)
+            self._run = len(data) - int(ends[-1]) - 1
+            self.suspect = longest > MAX_ID_CHARS
+        self.suspect = self.suspect or self._run > MAX_ID_CHARS
 
     def __iter__(self) -> Iterator[bytes]:  # pandas checks for it
         return iter(self._fh)
@@ -81,6 +109,10 @@ def _check_fields(fields: list[str]) -> str | None:
         return f"count {count!r} is not an integer"
     if value >= _COUNT_LIMIT:
         return f"count {count!r} is too large"
+    for name, value in zip(("uid", "sid"), fields[:2], strict=False):
+        reason = bad_id_reason(value, name)
+        if reason is not None:
+            return reason
     return None
 
 
@@ -124,8 +156,9 @@ def read_listens(path: str | os.PathLike[str], *, progress: Progress | None = No
     chunks: list[pd.DataFrame] = []
     try:
         with open(path, "rb") as raw:
+            counting = _CountingReader(raw, progress)
             reader = pd.read_csv(
-                _CountingReader(raw, progress),
+                counting,
                 sep=r"\s+",
                 header=None,
                 dtype={0: str, 1: str, 2: "float64"},
@@ -160,6 +193,10 @@ def read_listens(path: str | os.PathLike[str], *, progress: Progress | None = No
         _raise_bad(path, str(exc).strip())
     if not chunks or sum(len(c) for c in chunks) == 0:
         raise DataFormatError("the file is empty: no interactions", path=path)
+    if counting.suspect:  # a NUL byte or a long line: check every id exactly
+        found = _first_bad_line(path)
+        if found is not None:
+            raise DataFormatError(found[1], path=path, line=found[0])
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
@@ -174,18 +211,30 @@ def read_listen_interactions(
 
 
 def read_targets(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read target user ids (any whitespace between them), duplicates dropped, order kept."""
+    """Read target user ids (any whitespace between them), duplicates dropped, order kept.
+
+    A UTF-8 byte order mark at the start is skipped. An id over ``MAX_ID_CHARS`` (1,000)
+    characters or holding a NUL character is an error naming the file and the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError("no such file", path=path)
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8-sig")  # a leading BOM is not part of the first id
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataFormatError(f"not valid UTF-8 ({exc.reason})", path=path, line=line) from None
+    del raw
     ids = text.split()
     if not ids:
         raise DataFormatError("the file is empty: no target user ids", path=path)
+    if "\x00" in text or max(map(len, ids)) > MAX_ID_CHARS:
+        for number, line in enumerate(text.split("\n"), start=1):
+            for uid in line.split():
+                reason = bad_id_reason(uid, "user id")
+                if reason is not None:
+                    raise DataFormatError(reason, path=path, line=number)
     return pd.unique(np.asarray(ids, dtype=object))
 
 

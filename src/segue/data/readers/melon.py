@@ -48,7 +48,16 @@ playlists with 5.0M entries, 707k songs; 62 MB and 194 MB of JSON) ``read_melon`
 Errors raise :class:`~segue.exceptions.DataFormatError` naming the file and the playlist
 (``playlist id 7 (list index 3)``): not UTF-8 or not JSON (with the line), not a list, a record
 that is not an object, a missing or non-integer ``id``, ``songs`` that is not a list of integers,
-``tags`` that is not a list of strings, a title or ``like_cnt`` of the wrong type, duplicate ids.
+``tags`` that is not a list of strings, a title or ``like_cnt`` of the wrong type, duplicate ids,
+an ``id``, song id or ``like_cnt`` outside the 64-bit integer range (``2**63`` and up).
+
+Bounds (:mod:`segue.data.readers._limits`): a tag is an id (an item of the models and an
+answer of the challenge), so a tag over 1,000 characters, holding a NUL character or a lone
+surrogate (such as U+D800, which JSON allows) is an error; a title with a lone surrogate is an
+error, and a title over 1,000 characters is cut to 1,000 with one warning per file. In
+``song_meta.json``, whose metadata the challenge itself calls unreliable, such values are
+dropped instead, as other invalid metadata is: a name with a lone surrogate reads as null, an
+``album_id`` or basket artist id outside the 64-bit range as missing.
 """
 
 from __future__ import annotations
@@ -67,6 +76,13 @@ import pandas as pd
 from segue._atomic import atomic_open
 from segue.data.playlists import Playlists
 from segue.data.readers._json import gc_paused, parse_json
+from segue.data.readers._limits import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    bad_id_reason,
+    has_surrogate,
+    warn_cut,
+)
 from segue.exceptions import DataFormatError
 
 __all__ = [
@@ -96,6 +112,8 @@ SONG_META_FIELDS = (
 """Fields of a ``song_meta.json`` record, in the order of the real file."""
 
 _MISSING = object()
+_INT64 = (-(2**63), 2**63 - 1)
+_SEP = "\x01"  # joins strings for one C-level scan; never inside a valid tag
 
 PathLike = str | os.PathLike[str]
 
@@ -109,6 +127,12 @@ def _type_name(value: object) -> str:
     if type(value) in names:
         return names[type(value)]
     return "a number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _short(value: object) -> str:
+    """``repr(value)``, cut to 40 characters, for messages."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _load_json(path: Path, what: str) -> Any:
@@ -143,16 +167,25 @@ def _where(data: Sequence[dict[str, Any]], index: int) -> str:
     return f"list index {index}"
 
 
+def _in_int64(values: list[int]) -> bool:
+    return not values or (_INT64[0] <= min(values) and max(values) <= _INT64[1])
+
+
 def _check_ids(path: Path, data: list[dict[str, Any]], kind: str) -> list[int]:
-    """Every record's ``id``, checked to be a unique integer."""
+    """Every record's ``id``, checked to be a unique integer in the int64 range."""
     ids = [record.get("id", _MISSING) for record in data]
     if set(map(type, ids)) != {int}:
         index = next(i for i, value in enumerate(ids) if type(value) is not int)
         if ids[index] is _MISSING:
             reason = "has no 'id'"
         else:
-            reason = f"'id' must be an integer, found {_type_name(ids[index])} {ids[index]!r}"
+            reason = f"'id' must be an integer, found {_type_name(ids[index])} {_short(ids[index])}"
         raise DataFormatError(f"list index {index}: {reason}", path=path)
+    if not _in_int64(ids):
+        index = next(i for i, value in enumerate(ids) if not _INT64[0] <= value <= _INT64[1])
+        raise DataFormatError(
+            f"list index {index}: 'id' {ids[index]} is out of the 64-bit integer range", path=path
+        )
     index = pd.Index(ids)
     if not index.is_unique:
         dup = int(index[index.duplicated()][0])
@@ -189,16 +222,48 @@ def _check_list_field(
                 if type(item) is not element:
                     raise DataFormatError(
                         f"{_where(data, index)}: '{field}' must be a list of {element_name}, "
-                        f"found {_type_name(item)} {item!r} at position {position}",
+                        f"found {_type_name(item)} {_short(item)} at position {position}",
+                        path=path,
+                    )
+    # the fast test on all values at once; the exact walk below only names the first bad one
+    if element is int:
+        low = min(chain.from_iterable(values), default=0)
+        high = max(chain.from_iterable(values), default=0)
+        check = None if _INT64[0] <= low and high <= _INT64[1] else _first_out_of_range
+    else:  # strings are ids (tags)
+        joined = _SEP.join(chain.from_iterable(values))
+        longest = max(map(len, chain.from_iterable(values)), default=0)
+        suspect = "\x00" in joined or has_surrogate(joined) or longest > MAX_ID_CHARS
+        check = _first_bad_id if suspect else None
+    if check is not None:
+        for index, items in enumerate(values):
+            for position, item in enumerate(items):
+                reason = check(item, field)
+                if reason is not None:
+                    raise DataFormatError(
+                        f"{_where(data, index)}: '{field}' position {position}: {reason}",
                         path=path,
                     )
     return values
 
 
+def _first_out_of_range(item: int, field: str) -> str | None:
+    if _INT64[0] <= item <= _INT64[1]:
+        return None
+    return f"{item} is out of the 64-bit integer range"
+
+
+def _first_bad_id(item: str, field: str) -> str | None:
+    return bad_id_reason(item, "tag" if field == "tags" else "value")
+
+
 def _check_scalar_field(
     path: Path, data: list[dict[str, Any]], field: str, allowed: type, allowed_name: str
 ) -> list[Any]:
-    """Every record's optional ``field`` (None when absent), checked to be ``allowed`` or null."""
+    """Every record's optional ``field`` (None when absent), checked to be ``allowed`` or null.
+
+    Integers must be in the int64 range, strings valid Unicode (no lone surrogate).
+    """
     values = [record.get(field) for record in data]
     if not set(map(type, values)) <= {allowed, type(None)}:
         index = next(
@@ -206,7 +271,23 @@ def _check_scalar_field(
         )
         raise DataFormatError(
             f"{_where(data, index)}: '{field}' must be {allowed_name}, "
-            f"found {_type_name(values[index])} {values[index]!r}",
+            f"found {_type_name(values[index])} {_short(values[index])}",
+            path=path,
+        )
+    present = [value for value in values if value is not None]
+    if allowed is int and not _in_int64(present):
+        index = next(
+            i for i, v in enumerate(values) if v is not None and not _INT64[0] <= v <= _INT64[1]
+        )
+        raise DataFormatError(
+            f"{_where(data, index)}: '{field}' {values[index]} is out of the 64-bit integer range",
+            path=path,
+        )
+    if allowed is str and has_surrogate(_SEP.join(present)):
+        index = next(i for i, v in enumerate(values) if v is not None and has_surrogate(v))
+        raise DataFormatError(
+            f"{_where(data, index)}: '{field}' {values[index][:30]!r} is not valid Unicode "
+            "(a lone surrogate)",
             path=path,
         )
     return values
@@ -236,15 +317,24 @@ def load_melon_json(path: PathLike) -> list[dict[str, Any]]:
         The file is missing, empty, not UTF-8, not JSON or not a non-empty list of objects; a
         record has no integer ``id``; ``songs`` is not a list of integers; ``tags`` is not a list
         of strings; ``plylst_title`` is not a string or ``like_cnt`` not an integer (both may be
-        absent or null); two records share an id. The message names the file and the playlist.
+        absent or null); two records share an id; an integer is outside the int64 range; a tag
+        is over 1,000 characters or holds a NUL or a lone surrogate; a title holds a lone
+        surrogate. The message names the file and the playlist. A title over 1,000 characters
+        is cut to 1,000 (in the records returned), with one warning for the file.
     """
     path = Path(path)
     data = _load_records(path, "playlists")
     _check_ids(path, data, "playlist")
     _check_list_field(path, data, "songs", int, "integer song ids")
     _check_list_field(path, data, "tags", str, "strings")
-    _check_scalar_field(path, data, "plylst_title", str, "a string")
+    titles = _check_scalar_field(path, data, "plylst_title", str, "a string")
     _check_scalar_field(path, data, "like_cnt", int, "an integer")
+    cut = 0
+    for record, title in zip(data, titles, strict=True):
+        if title is not None and len(title) > MAX_TEXT_CHARS:
+            record["plylst_title"] = title[:MAX_TEXT_CHARS]
+            cut += 1
+    warn_cut(path, cut, "titles")
     return data
 
 
@@ -456,7 +546,9 @@ def read_song_meta(path: PathLike) -> pd.DataFrame:
             ),
             "artists": _object_column(artists),
             "album": pd.array(
-                album if set(map(type, album)) <= {int} else [_int_or_none(a) for a in album],
+                album
+                if set(map(type, album)) <= {int} and _all_usable(album)
+                else [_int_or_none(a) for a in album],
                 dtype="Int64",
             ),
             "album_name": pd.Series(_strings(album_name), dtype="str"),
@@ -480,22 +572,44 @@ def _fields(data: list[dict[str, Any]], fields: tuple[str, ...]) -> list[Sequenc
     return columns if columns else [() for _ in fields]
 
 
+def _usable(value: Any) -> bool:
+    """Not a lone-surrogate string and not an integer outside int64 (either breaks Arrow)."""
+    if type(value) is str:
+        return not has_surrogate(value)
+    if type(value) is int:
+        return _INT64[0] <= value <= _INT64[1]
+    return True
+
+
+def _all_usable(values: Iterable[Any]) -> bool:
+    """:func:`_usable` for every value, with C-level scans on the usual all-int or all-str data."""
+    values = list(values)
+    kinds = set(map(type, values))
+    if kinds <= {int}:
+        return not values or (_INT64[0] <= min(values) and max(values) <= _INT64[1])
+    if kinds <= {str}:
+        return not has_surrogate(_SEP.join(values))
+    return all(map(_usable, values))
+
+
 def _lists(values: Sequence[Any]) -> Sequence[Any]:
-    """``values`` with anything that is not a list replaced by ``[]``."""
-    if set(map(type, values)) <= {list}:
+    """``values`` with anything that is not a list replaced by ``[]``, unusable elements dropped."""
+    if not set(map(type, values)) <= {list}:
+        values = [value if type(value) is list else [] for value in values]
+    if _all_usable(chain.from_iterable(values)):
         return values
-    return [value if type(value) is list else [] for value in values]
+    return [[item for item in value if _usable(item)] for value in values]
 
 
 def _strings(values: Sequence[Any]) -> Sequence[Any]:
-    """``values`` with anything that is not a string replaced by None."""
-    if set(map(type, values)) <= {str}:
+    """``values`` with anything that is not a (valid Unicode) string replaced by None."""
+    if set(map(type, values)) <= {str} and _all_usable(values):
         return values
-    return [value if type(value) is str else None for value in values]
+    return [value if type(value) is str and _usable(value) else None for value in values]
 
 
 def _int_or_none(value: Any) -> int | None:
-    return value if type(value) is int else None
+    return value if type(value) is int and _usable(value) else None
 
 
 def read_genres(path: PathLike) -> dict[str, str]:

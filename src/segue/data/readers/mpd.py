@@ -51,8 +51,17 @@ artists, so the artist name is part of the key (``"name:/ALBUM_NAME"`` without a
 Errors raise :class:`~segue.exceptions.DataFormatError` naming the file, the playlist
 (``playlists[3] (pid 1003)`` in a slice, ``pid 1003`` plus the line number in JSON Lines) and
 the track (``tracks[5]``, the 0-based index in the playlist): not valid JSON (with json's line
-and column), not UTF-8, a corrupt compressed file, a missing or non-integer ``pid``, a missing
-``track_uri``, a field of the wrong type, a duplicate ``pid``.
+and column; nested too deeply), not UTF-8, a corrupt compressed file, a missing or non-integer
+``pid``, a missing ``track_uri``, a field of the wrong type, an integer outside the 64-bit
+range, a duplicate ``pid``, a negative ``pid`` in a challenge set (the submission format has
+none).
+
+Bounds (:mod:`segue.data.readers._limits`): ``track_uri``, ``artist_uri`` and ``album_uri``
+are ids: over 1,000 characters or holding a NUL character, they are an error. ``name``,
+``description``, ``track_name``, ``artist_name`` and ``album_name`` are text: longer than
+1,000 characters, they are cut to 1,000 (in the tables and in the dicts
+:func:`iter_mpd_playlists` yields) and one warning per file says how many were cut. A string
+holding a lone surrogate (such as U+D800, which JSON allows) is an error: it is not text.
 """
 
 from __future__ import annotations
@@ -77,6 +86,7 @@ import pyarrow.parquet as pq
 from segue._atomic import atomic_dir
 from segue.data.playlists import SCHEMA_NAME, SCHEMA_VERSION, Playlists
 from segue.data.readers._json import parse_json
+from segue.data.readers._limits import MAX_TEXT_CHARS, bad_id_reason, bad_text_reason, warn_cut
 from segue.exceptions import DataFormatError
 
 __all__ = [
@@ -143,6 +153,8 @@ _TRACK_TYPES: dict[str, type] = {
     "album_uri": str,
     "album_name": str,
 }
+_TRACK_IDS = frozenset({"artist_uri", "album_uri"})  # the other string fields are text
+_TEXT_FIELDS = ("name", "description")
 _TYPE_NAMES = {
     str: "a string",
     int: "an integer",
@@ -239,8 +251,8 @@ def _is_json_lines(path: Path) -> bool:
             if raw.strip():
                 try:
                     first = json.loads(raw)
-                except (ValueError, UnicodeDecodeError):
-                    return False
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    return False  # the document reader reports it, with its reason
                 return isinstance(first, dict) and "playlists" not in first
     return False
 
@@ -264,8 +276,23 @@ class _Where:
         return DataFormatError(f"{self.label(pid)}: {reason}", path=self.path, line=self.line)
 
 
-def _check_playlist(obj: object, where: _Where) -> None:
-    """Raise :class:`DataFormatError` (naming playlist and track) when ``obj`` is malformed."""
+def _check_text(obj: dict[str, Any], key: str, label: str, where: _Where, pid: object) -> int:
+    """Check the text field ``obj[key]`` (a string); cut it when too long. 1 if it was cut."""
+    value = obj[key]
+    reason = bad_text_reason(value, label)
+    if reason is not None:
+        raise where.error(reason, pid)
+    if len(value) > MAX_TEXT_CHARS:
+        obj[key] = value[:MAX_TEXT_CHARS]
+        return 1
+    return 0
+
+
+def _check_playlist(obj: object, where: _Where) -> int:
+    """Raise :class:`DataFormatError` (naming playlist and track) when ``obj`` is malformed.
+
+    Text fields longer than ``MAX_TEXT_CHARS`` are cut in place; returns how many were.
+    """
     if type(obj) is not dict:
         raise where.error(f"expected a playlist object, {_found(obj)}")
     pid = obj.get("pid")
@@ -282,6 +309,10 @@ def _check_playlist(obj: object, where: _Where) -> None:
                 raise where.error(f"'{key}' {value} is out of the 64-bit range", pid)
     if not _INT64[0] <= pid <= _INT64[1]:
         raise where.error(f"'pid' {pid} is out of the 64-bit range")
+    cut = 0
+    for key in _TEXT_FIELDS:
+        if type(obj.get(key)) is str:
+            cut += _check_text(obj, key, f"'{key}'", where, pid)
     collaborative = obj.get("collaborative")
     if collaborative is not None and not (
         type(collaborative) is bool or collaborative in ("true", "false")
@@ -289,7 +320,7 @@ def _check_playlist(obj: object, where: _Where) -> None:
         raise where.error(f"'collaborative' must be true or false, {_found(collaborative)}", pid)
     tracks = obj.get("tracks")
     if tracks is None:
-        return
+        return cut
     if type(tracks) is not list:
         raise where.error(f"'tracks' must be a list, {_found(tracks)}", pid)
     has_pos = False
@@ -300,6 +331,10 @@ def _check_playlist(obj: object, where: _Where) -> None:
         if type(uri) is not str or not uri:
             reason = "missing 'track_uri'" if uri is None else f"bad 'track_uri', {_found(uri)}"
             raise where.error(f"tracks[{j}]: {reason}", pid)
+        reason = bad_id_reason(uri, "'track_uri'")
+        if reason is not None:
+            raise where.error(f"tracks[{j}]: {reason}", pid)
+        texts = None
         for key, value in track.items():
             kind = _TRACK_TYPES.get(key)
             if kind is not None and value is not None:
@@ -311,6 +346,15 @@ def _check_playlist(obj: object, where: _Where) -> None:
                     raise where.error(
                         f"tracks[{j}]: '{key}' {value} is out of the 64-bit range", pid
                     )
+                if kind is str:
+                    if key in _TRACK_IDS:
+                        reason = bad_id_reason(value, f"'{key}'")
+                        if reason is not None:
+                            raise where.error(f"tracks[{j}]: {reason}", pid)
+                    else:
+                        texts = (texts or []) + [key]
+        for key in texts or ():  # after the loop: the dict is not changed while iterated
+            cut += _check_text(track, key, f"tracks[{j}]: '{key}'", where, pid)
         pos = track.get("pos")
         if pos is not None:
             has_pos = True
@@ -326,6 +370,7 @@ def _check_playlist(obj: object, where: _Where) -> None:
                         f"tracks[{j}]: 'pos' {pos} repeats that of tracks[{seen[pos]}]", pid
                     )
                 seen[pos] = j
+    return cut
 
 
 # reading --------------------------------------------------------------------------------------
@@ -349,14 +394,17 @@ def _iter_document(path: Path) -> Iterator[tuple[dict[str, Any], _Where]]:
         raise DataFormatError(
             f"expected an object with a 'playlists' list, found {_type_name(data)}", path=path
         )
+    cut = 0
     for index, playlist in enumerate(playlists):
         where = _Where(path, None, index)
-        _check_playlist(playlist, where)
+        cut += _check_playlist(playlist, where)
         yield playlist, where
+    warn_cut(path, cut)
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[dict[str, Any], _Where]]:
     index = 0
+    cut = 0
     with _decompress_errors(path), _open(path) as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -376,9 +424,10 @@ def _iter_lines(path: Path) -> Iterator[tuple[dict[str, Any], _Where]]:
                     "not valid JSON: nested too deeply", path=path, line=number
                 ) from None
             where = _Where(path, number, index)
-            _check_playlist(playlist, where)
+            cut += _check_playlist(playlist, where)
             yield playlist, where
             index += 1
+    warn_cut(path, cut)
 
 
 def _iter_located(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], _Where]]:
@@ -597,9 +646,18 @@ def read_challenge_set(path: str | os.PathLike[str]) -> Playlists:
 
     The same as :func:`read_mpd`: playlists without a name get a null ``name``, title-only
     playlists have no entries (``lengths()`` gives 0), and ``num_holdouts`` / ``num_samples``
-    are columns of the playlists table.
+    are columns of the playlists table. A negative ``pid`` is an error naming the file and the
+    playlist: the submission CSV cannot carry it.
     """
-    return read_mpd(path)
+    playlists = read_mpd(path)
+    if (playlists.playlists["pid"] < 0).any():  # read again only to say where
+        for playlist, where in _iter_located(path):
+            if playlist["pid"] < 0:
+                raise where.error(
+                    "a challenge playlist's 'pid' must not be negative (the submission has none)",
+                    playlist["pid"],
+                )
+    return playlists
 
 
 def import_mpd(
