@@ -144,7 +144,10 @@ def test_allow_restricts_and_exclude_removes() -> None:
         assert not set(rows[[r]].indices) & set(found["b"][0][r].tolist())
 
 
-def test_wrmf_faiss_is_reached_with_title_columns() -> None:
+def test_wrmf_faiss_is_reached_with_title_columns(monkeypatch) -> None:
+    from segue.models import wrmf
+
+    monkeypatch.setattr(wrmf, "_EXACT_ALLOW", 0)  # this catalogue is small enough for exact
     inter = playlist_interactions(small_playlists(), with_titles=True)
     dense = WRMF(factors=8, iterations=5).fit(inter)
     exact = WRMF(factors=8, iterations=5, retrieval="faiss-exact").fit(inter)
@@ -166,6 +169,21 @@ def test_wrmf_faiss_is_reached_with_title_columns() -> None:
     assert calls and calls[0] is not None  # searched, restricted to the track columns
     same = np.mean([x == y for x, y in zip(a[0], b[0], strict=True)])
     assert same > 0.9  # exact inner product: the dense lists, up to float ties
+
+
+def test_restricted_ivf_search_never_returns_short_lists(monkeypatch) -> None:
+    """Tags are a few columns; an IVF search restricted to them may find fewer than k."""
+    from segue.models import wrmf
+
+    monkeypatch.setattr(wrmf, "_EXACT_ALLOW", 0)
+    playlists = small_playlists()
+    inter = playlist_interactions(playlists, with_tags=True, with_titles=True)
+    model = WRMF(factors=8, iterations=5, retrieval="faiss-ivf", nlist=20, nprobe=1).fit(inter)
+    n_tags = inter.items.count(ItemKind.TAG)  # 3 tags: a, b, c
+    for batch in continue_playlists(model, playlists, 10, n_tags=n_tags):
+        seeds = playlists.playlists.set_index("pid")["tags"]
+        for pid, tags in zip(batch.pids, batch.tags, strict=True):
+            assert len(tags) == n_tags - len(set(seeds[pid]))
 
 
 def test_fit_gets_validation_and_song_order() -> None:

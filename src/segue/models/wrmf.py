@@ -55,6 +55,7 @@ _RETRIEVALS = ("dense", "faiss-exact", "faiss-ivf")
 _FOLD_FLOATS = 1 << 22  # float64 working set per fold-in chunk (32 MiB)
 _MAX_NLIST = 65536
 _POINTS_PER_CENTROID = 39  # faiss k-means wants at least this many points per list
+_EXACT_ALLOW = 4096  # allowed columns up to which exact scores beat a restricted search
 
 
 _blas_controller: Any = None
@@ -370,9 +371,15 @@ class WRMF(BaseRecommender):
             items = np.full((n, target.k), -1, dtype=np.int32)
             scores = np.full((n, target.k), -np.inf, dtype=np.float32)
             if vectors is not None:
-                found = _search(
-                    index, vectors, sp.csr_array(mask[full]), target.k, n_items, target.allow
-                )
+                full_mask = sp.csr_array(mask[full])
+                if target.allow is not None and len(target.allow) <= _EXACT_ALLOW:
+                    # a few columns (Melon's tags): exact scores cost less than a search that
+                    # an inverted-file index would answer from a handful of them
+                    found = _exact(vectors, self.item_factors_, full_mask, target)
+                else:
+                    found = _search(index, vectors, full_mask, target.k, n_items, target.allow)
+                    if target.allow is not None:
+                        found = _fill_short(found, vectors, self.item_factors_, full_mask, target)
                 items[full], scores[full] = found
             if len(cold):
                 fallback = np.tile(self.fallback_scores_, (len(cold), 1))
@@ -382,6 +389,40 @@ class WRMF(BaseRecommender):
                 items[cold], scores[cold] = found
             out[name] = (items, scores)
         return out
+
+
+def _exact(
+    vectors: np.ndarray, item_factors: np.ndarray, mask: sp.csr_array, target: Target
+) -> TopK:
+    """Top-k by exact inner products over the target's allowed columns only."""
+    allow = np.asarray(target.allow)
+    sub = np.ascontiguousarray(vectors, dtype=np.float32) @ item_factors[allow].T
+    scores = np.full((len(vectors), item_factors.shape[0]), -np.inf, dtype=np.float32)
+    scores[:, allow] = sub
+    return topk(scores, target.k, exclude=mask, allow=allow)
+
+
+def _fill_short(
+    found: TopK,
+    vectors: np.ndarray,
+    item_factors: np.ndarray,
+    mask: sp.csr_array,
+    target: Target,
+) -> TopK:
+    """Rows that an approximate search restricted to ``allow`` left short, scored exactly.
+
+    Why: an inverted-file index probes ``nprobe`` lists, and those may hold fewer than ``k`` of
+    the allowed columns; a list must not come back shorter than the allowed columns permit.
+    """
+    items, scores = found
+    in_allow = np.isin(mask.indices, target.allow)
+    rows_of = np.repeat(np.arange(mask.shape[0]), np.diff(mask.indptr))
+    available = len(target.allow) - np.bincount(rows_of[in_allow], minlength=mask.shape[0])
+    short = np.flatnonzero((items >= 0).sum(axis=1) < np.minimum(target.k, available))
+    if len(short):
+        exact = _exact(vectors[short], item_factors, sp.csr_array(mask[short]), target)
+        items[short], scores[short] = exact
+    return items, scores
 
 
 def _solve_rows(conf: sp.csr_array, rows: np.ndarray, y: np.ndarray, gram: np.ndarray) -> Any:
