@@ -102,9 +102,9 @@ class Recorder(MostPopular):
 
     calls: list
 
-    def _retrieve(self, user_idx, rows, targets, mask, playlists):
-        self.calls.append((len(user_idx), {k: t.k for k, t in targets.items()}))
-        return super()._retrieve(user_idx, rows, targets, mask, playlists)
+    def _retrieve(self, batch, targets):
+        self.calls.append((len(batch), {k: t.k for k, t in targets.items()}))
+        return super()._retrieve(batch, targets)
 
 
 def test_every_caller_goes_through_the_retrieval_hook() -> None:

@@ -36,7 +36,16 @@ if TYPE_CHECKING:
 
     from segue.data.playlists import Playlists
 
-__all__ = ["BaseRecommender", "FitData", "Recs", "Target", "TopK", "Unknown", "excluded_items"]
+__all__ = [
+    "BaseRecommender",
+    "FitData",
+    "QueryBatch",
+    "Recs",
+    "Target",
+    "TopK",
+    "Unknown",
+    "excluded_items",
+]
 
 Unknown = Literal["raise", "skip", "fallback"]
 """What ``recommend`` does with a user it has no history for: raise :class:`UnknownIdError`,
@@ -57,6 +66,31 @@ class Target(NamedTuple):
 
     k: int
     allow: IdxArray | None = None
+
+
+@dataclass(frozen=True)
+class QueryBatch:
+    """One batch of queries as the retrieval hook sees it.
+
+    Attributes
+    ----------
+    user_idx
+        Training row of each query, or -1 for a row folded in from ``rows``.
+    rows
+        ``(n, n_items)`` CSR: the queries' rows over the model's items.
+    mask
+        ``(n, n_items)`` CSR of the items each query must not get back, or None.
+    playlists
+        The queries as playlists (one per row), for models that read them; else None.
+    """
+
+    user_idx: IdxArray
+    rows: sp.csr_array
+    mask: sp.csr_array | None = None
+    playlists: Playlists | None = None
+
+    def __len__(self) -> int:
+        return len(self.user_idx)
 
 
 @dataclass(frozen=True)
@@ -468,34 +502,27 @@ class BaseRecommender:
             part = None
             if self.needs_playlists and playlists is not None:
                 part = playlists.slice(start, stop)
-            found = self._retrieve(user_idx[start:stop], rows, targets, mask, part)
+            found = self._retrieve(QueryBatch(user_idx[start:stop], rows, mask, part), targets)
             for name, (items, scores) in found.items():
                 out[name][0][start:stop], out[name][1][start:stop] = items, scores
             if progress is not None:
                 progress(stop - start)
         return out
 
-    def _retrieve(
-        self,
-        user_idx: IdxArray,
-        rows: sp.csr_array,
-        targets: Mapping[str, Target],
-        mask: sp.csr_array | None,
-        playlists: Playlists | None,
-    ) -> dict[str, TopK]:
-        """The hook behind :meth:`retrieve`: one batch of rows to its top-k lists.
+    def _retrieve(self, batch: QueryBatch, targets: Mapping[str, Target]) -> dict[str, TopK]:
+        """The hook behind :meth:`retrieve`: one batch of queries to its top-k lists.
 
         The default scores every item once (:meth:`score`) and takes each target's top k with
-        :func:`~segue.models.topk.topk`, ``mask``'s items removed. Override it for a faster
+        :func:`~segue.models.topk.topk`, the batch's ``mask`` removed. Override it for a faster
         kernel (an approximate-neighbour index, ``torch.topk``) or a re-ranker.
         """
-        scores = self.score(user_idx, rows)
+        scores = self.score(batch.user_idx, batch.rows)
         names = list(targets)
         return {
             name: topk(
                 scores,
                 targets[name].k,
-                exclude=mask,
+                exclude=batch.mask,
                 allow=targets[name].allow,
                 copy=name != names[-1],
             )

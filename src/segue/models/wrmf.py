@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from segue._extras import require
 from segue._types import IdxArray, ScoreMatrix
 from segue.exceptions import ModelFitError, ParameterError
-from segue.models.base import BaseRecommender, FitData, Target, TopK
+from segue.models.base import BaseRecommender, FitData, QueryBatch, Target, TopK
 from segue.models.registry import register
 from segue.models.topk import topk
 
@@ -340,14 +340,7 @@ class WRMF(BaseRecommender):
         index.add(y)
         return index
 
-    def _retrieve(
-        self,
-        user_idx: IdxArray,
-        rows: sp.csr_array,
-        targets: Mapping[str, Target],
-        mask: sp.csr_array | None,
-        playlists: Any,
-    ) -> dict[str, TopK]:
+    def _retrieve(self, batch: QueryBatch, targets: Mapping[str, Target]) -> dict[str, TopK]:
         """Top-k per target (see :meth:`BaseRecommender._retrieve`), by faiss when asked.
 
         With ``retrieval="dense"`` this is the base hook. With faiss, the rows' user vectors
@@ -358,7 +351,8 @@ class WRMF(BaseRecommender):
         """
         self._validate_retrieval()
         if self.retrieval == "dense":
-            return super()._retrieve(user_idx, rows, targets, mask, playlists)
+            return super()._retrieve(batch, targets)
+        user_idx, rows, mask = batch.user_idx, batch.rows, batch.mask
         n, n_items = len(user_idx), len(self.items_)
         if mask is None:
             mask = sp.csr_array((n, n_items), dtype=np.float32)

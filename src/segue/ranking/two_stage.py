@@ -42,7 +42,7 @@ from segue.data.interactions import Interactions
 from segue.data.kinds import ItemKind
 from segue.data.playlists import Playlists
 from segue.exceptions import ParameterError
-from segue.models.base import BaseRecommender, FitData, Target, TopK
+from segue.models.base import BaseRecommender, FitData, QueryBatch, Target, TopK
 from segue.models.registry import register
 from segue.ranking.answering import RankedLists, rank, rank_candidates
 from segue.ranking.features import FeatureContext
@@ -302,15 +302,9 @@ class TwoStage(BaseRecommender):
             ]
         return out
 
-    def _retrieve(
-        self,
-        user_idx: IdxArray,
-        rows: sp.csr_array,
-        targets: Mapping[str, Target],
-        mask: sp.csr_array | None,
-        playlists: Playlists | None,
-    ) -> dict[str, TopK]:
+    def _retrieve(self, batch: QueryBatch, targets: Mapping[str, Target]) -> dict[str, TopK]:
         """Re-ranked lists for one batch: tracks, and tags for a target over tag columns."""
+        user_idx, rows, mask, playlists = batch.user_idx, batch.rows, batch.mask, batch.playlists
         if playlists is None:
             pids = np.where(user_idx >= 0, user_idx, -1 - np.arange(len(user_idx)))
             playlists = playlists_from_rows(rows, self.items_, pids)
@@ -346,7 +340,8 @@ class TwoStage(BaseRecommender):
 
     def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
         """Minus the rank of each of the ``n`` re-ranked tracks; ``-inf`` for the others."""
-        lists = self._retrieve(user_idx, history, {"t": Target(self.n)}, history, None)["t"]
+        batch = QueryBatch(user_idx, sp.csr_array(history), sp.csr_array(history))
+        lists = self._retrieve(batch, {"t": Target(self.n)})["t"]
         scores = np.full(history.shape, -np.inf, dtype=np.float32)
         items, ranks = lists
         rows, cols = np.nonzero(items >= 0)
