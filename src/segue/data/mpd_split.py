@@ -94,7 +94,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segue._atomic import atomic_dir, check_output_dir
-from segue.data.readers.mpd import BATCH_PLAYLISTS, Progress, _artist_key, _iter_located
+from segue.data.readers.mpd import BATCH_PLAYLISTS, Progress, artist_key, iter_located
 from segue.exceptions import DataFormatError, ParameterError
 
 __all__ = ["CATEGORIES", "ChallengeCategory", "split_mpd"]
@@ -236,7 +236,7 @@ def _scan(
                 progress(len(pending))
         pending.clear()
 
-    for index, (playlist, _) in enumerate(_iter_located(source)):
+    for index, (playlist, _) in enumerate(iter_located(source)):
         items = playlist.get("tracks") or ()
         row = np.empty(len(items), dtype=np.int32)
         for position, track in enumerate(items):
@@ -244,7 +244,7 @@ def _scan(
             code = codes.get(uri)
             if code is None:
                 code = codes[uri] = len(codes)
-                artists.append(_artist_key(track.get("artist_uri"), track.get("artist_name")))
+                artists.append(artist_key(track.get("artist_uri"), track.get("artist_name")))
             row[position] = code
         pending.append(np.unique(row))
         name = playlist.get("name")
@@ -288,7 +288,7 @@ def _scan(
 def _fetch(source: Any, scan: _Scan, wanted: set[int], progress: Progress | None) -> None:
     """An extra pass: store the track codes of the playlists ``wanted`` (by index)."""
     done = 0
-    for index, (playlist, where) in enumerate(_iter_located(source)):
+    for index, (playlist, where) in enumerate(iter_located(source)):
         if index in wanted:
             try:
                 if scan.pids[index] != playlist["pid"]:
@@ -552,7 +552,7 @@ def split_mpd(
         buffer: list[dict[str, Any]] = []
         done = 0
         index = -1
-        for index, (playlist, where) in enumerate(_iter_located(source)):
+        for index, (playlist, where) in enumerate(iter_located(source)):
             items = playlist.get("tracks") or []
             if (
                 index >= len(scan.pids)

@@ -276,7 +276,6 @@ class BaseRecommender:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load()")
 
-    _check_fitted = check_fitted
 
     def learned_state(self) -> dict[str, Any]:
         """Every learned attribute (names ending in ``_``)."""
@@ -419,7 +418,7 @@ class BaseRecommender:
         ``user_idx >= 0`` carries exactly that user's training history, so models with learned
         per-user state (factors, self-similarity) may use it instead of the history.
         """
-        self._check_fitted()
+        self.check_fitted()
         user_idx = np.asarray(user_idx, dtype=np.int32)
         if history.shape != (len(user_idx), len(self.items_)):
             raise ParameterError(
@@ -477,7 +476,7 @@ class BaseRecommender:
         dict
             ``{name: (items, scores)}`` with ``(n, k)`` arrays per target.
         """
-        self._check_fitted()
+        self.check_fitted()
         user_idx = np.asarray(user_idx, dtype=np.int32)
         n = len(user_idx)
         if history.shape[0] != n:
@@ -568,7 +567,7 @@ class BaseRecommender:
         Rows are not gathered here: callers take ``take_rows(source, source_idx[a:b])`` batch
         by batch, so a streamed run never holds every user's history twice.
         """
-        self._check_fitted()
+        self.check_fitted()
         if unknown not in ("raise", "skip", "fallback"):
             raise ParameterError(f"unknown must be 'raise', 'skip' or 'fallback', got {unknown!r}")
         ids = np.asarray(users, dtype=object).reshape(-1)

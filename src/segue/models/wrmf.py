@@ -262,7 +262,7 @@ class WRMF(BaseRecommender):
         numpy.ndarray
             ``(n_rows, factors)`` float32.
         """
-        self._check_fitted()
+        self.check_fitted()
         history = sp.csr_array(history)
         if history.shape[1] != len(self.items_):
             raise ParameterError(
@@ -293,7 +293,7 @@ class WRMF(BaseRecommender):
 
     def user_vectors(self, user_idx: IdxArray, history: sp.csr_array) -> np.ndarray:
         """Learned vectors for ``user_idx >= 0``, folded-in ones for ``-1`` (see ``score``)."""
-        self._check_fitted()
+        self.check_fitted()
         user_idx = np.asarray(user_idx, dtype=np.int64)
         out = np.empty((len(user_idx), self.item_factors_.shape[1]), dtype=np.float32)
         known = user_idx >= 0
@@ -317,7 +317,7 @@ class WRMF(BaseRecommender):
 
     def faiss_index(self) -> Any:
         """The faiss index over the item factors for the current ``retrieval`` (built once)."""
-        self._check_fitted()
+        self.check_fitted()
         self._validate_retrieval()
         if self.retrieval == "dense":
             raise ParameterError("retrieval='dense' uses no faiss index")

@@ -430,7 +430,7 @@ def _iter_lines(path: Path) -> Iterator[tuple[dict[str, Any], _Where]]:
     warn_cut(path, cut)
 
 
-def _iter_located(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], _Where]]:
+def iter_located(path: str | os.PathLike[str]) -> Iterator[tuple[dict[str, Any], _Where]]:
     """Validated playlists with where they came from; duplicate pids are an error."""
     seen: set[int] = set()
     for file in list_mpd_files(path):
@@ -462,12 +462,12 @@ def iter_mpd_playlists(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]
     DataFormatError
         A malformed file or playlist (see the module docstring), or a duplicate ``pid``.
     """
-    for playlist, _ in _iter_located(path):
+    for playlist, _ in iter_located(path):
         yield playlist
 
 
 # tables ---------------------------------------------------------------------------------------
-def _artist_key(uri: Any, artist_name: Any) -> str | None:
+def artist_key(uri: Any, artist_name: Any) -> str | None:
     """``artist``: the uri, else ``"name:ARTIST_NAME"``, else None."""
     if uri is not None:
         return uri
@@ -537,7 +537,7 @@ class _Builder:
                     artist_name = get("artist_name")
                     tracks[uri] = (
                         get("track_name"),
-                        _artist_key(get("artist_uri"), artist_name),
+                        artist_key(get("artist_uri"), artist_name),
                         artist_name,
                         _album_key(get("album_uri"), artist_name, get("album_name")),
                         get("album_name"),
@@ -590,7 +590,7 @@ def _batches(
     path: str | os.PathLike[str], builder: _Builder, progress: Progress | None
 ) -> Iterator[tuple[pa.Table, pa.Table]]:
     pending: list[dict[str, Any]] = []
-    for playlist, _ in _iter_located(path):
+    for playlist, _ in iter_located(path):
         pending.append(playlist)
         if len(pending) >= BATCH_PLAYLISTS:
             yield builder.batch(pending)
@@ -651,7 +651,7 @@ def read_challenge_set(path: str | os.PathLike[str]) -> Playlists:
     """
     playlists = read_mpd(path)
     if (playlists.playlists["pid"] < 0).any():  # read again only to say where
-        for playlist, where in _iter_located(path):
+        for playlist, where in iter_located(path):
             if playlist["pid"] < 0:
                 raise where.error(
                     "a challenge playlist's 'pid' must not be negative (the submission has none)",
