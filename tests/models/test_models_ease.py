@@ -168,3 +168,91 @@ def test_no_warning_on_normal_fit(planted: Interactions) -> None:
         warnings.simplefilter("error")
         EASE().fit(planted)
     assert sp.issparse(planted.matrix)
+
+
+# large catalogues (issue 13, item 1: SIGSEGV in OpenBLAS's potrf with 64,641 MPD items) ------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n", "block"), [(300, 64), (257, 64), (130, 128), (129, 200)])
+def test_blocked_inverse_matches_numpy(n: int, block: int, dtype) -> None:
+    rng = np.random.default_rng(n)
+    x = (rng.random((2 * n, n)) < 0.05).astype(dtype)
+    g = x.T @ x + 5.0 * np.eye(n, dtype=dtype)
+    ref = np.linalg.inv(g.astype(np.float64))
+    work = g.copy()
+    out = ease_module._spd_inverse_inplace(work, direct_max=block - 1, block=block)
+    assert out is work and out.dtype == dtype
+    np.testing.assert_array_equal(out, out.T)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, ref, rtol=0, atol=tol * np.abs(ref).max())
+
+
+def test_blocked_inverse_rejects_what_is_not_positive_definite() -> None:
+    from segue.exceptions import ModelFitError
+
+    g = np.eye(200, dtype=np.float32)
+    g[150, 150] = -1.0  # the fourth 50-block's pivot is not positive definite
+    with pytest.raises(ModelFitError, match=r"not positive definite \(potrf info=151\)"):
+        ease_module._spd_inverse_inplace(g, direct_max=10, block=50)
+
+
+def test_blocked_fit_equals_the_direct_fit(planted: Interactions, monkeypatch) -> None:
+    direct = EASE(l2=10.0).fit(planted).weights_
+    monkeypatch.setattr(ease_module, "_DIRECT_MAX", 7)
+    monkeypatch.setattr(ease_module, "_SWEEP_BLOCK", 8)
+    blocked = EASE(l2=10.0).fit(planted).weights_
+    np.testing.assert_allclose(blocked, direct, rtol=0, atol=1e-5 * np.abs(direct).max())
+
+
+def _wide(n_items: int, seed: int = 0) -> sp.csr_array:
+    rng = np.random.default_rng(seed)
+    cols = rng.integers(0, n_items, 200_000)
+    return sp.csr_array(
+        (np.ones(cols.size, np.float32), (np.arange(cols.size) % 500, cols)), shape=(500, n_items)
+    )
+
+
+def test_automatic_size_is_capped(monkeypatch) -> None:
+    # the real MPD split: 191,817 columns, 64,641 of which fitted in 70% of the memory
+    monkeypatch.setattr(ease_module, "available_memory", lambda: int(64641**2 * 4 / 0.7) + 8)
+    n_items = 191_817
+    matrix = _wide(n_items)
+    cap = ease_module.AUTO_MAX_ITEMS
+    assert cap == 32_768
+    with pytest.warns(RuntimeWarning, match=f"keeping the {cap} most-listened") as record:
+        keep = EASE()._choose_items(matrix, 4)
+    assert "above the default size" in str(record[0].message)
+    assert len(keep) == cap and (np.diff(keep) > 0).all()
+    listeners = np.bincount(matrix.indices, minlength=n_items)  # rows holding each item
+    dropped = np.setdiff1d(np.arange(n_items), keep)
+    assert listeners[keep].min() >= listeners[dropped].max()
+    # an explicit size goes beyond the default, up to what memory holds
+    assert len(EASE(max_items=50_000)._choose_items(matrix, 4)) == 50_000
+    with pytest.raises(ParameterError, match="at most 64641 items fit"):
+        EASE(max_items=70_000)._choose_items(matrix, 4)
+    # memory is the bound when it is the smaller one
+    monkeypatch.setattr(ease_module, "available_memory", lambda: int(1000 * 1000 * 4 / 0.7) + 1)
+    with pytest.warns(RuntimeWarning, match="does not fit in memory; keeping the 1000"):
+        assert len(EASE()._choose_items(matrix, 4)) == 1000
+
+
+def test_catalogue_at_the_default_size_is_kept_whole(monkeypatch) -> None:
+    import warnings as w
+
+    monkeypatch.setattr(ease_module, "available_memory", lambda: 1 << 40)
+    matrix = _wide(ease_module.AUTO_MAX_ITEMS)
+    with w.catch_warnings():
+        w.simplefilter("error")
+        assert len(EASE()._choose_items(matrix, 4)) == ease_module.AUTO_MAX_ITEMS
+
+
+def test_fit_keeps_the_default_size(planted, monkeypatch) -> None:
+    monkeypatch.setattr(ease_module, "AUTO_MAX_ITEMS", 12)
+    with pytest.warns(RuntimeWarning, match="above the default size, 12 items"):
+        model = EASE().fit(planted)
+    assert len(model.kept_items_) == 12 and hasattr(model, "backfill_")
+    assert len(EASE(max_items=25).fit(planted).kept_items_) == 25
+
+
+def test_max_items_must_not_be_a_bool(planted) -> None:
+    with pytest.raises(ParameterError, match="max_items"):
+        EASE(max_items=True).fit(planted)

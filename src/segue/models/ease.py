@@ -5,15 +5,23 @@
 one sparse row times ``B``, so fold-in of unseen histories is free.
 
 Cost: the dense item-item matrix takes ``n_items^2`` floats (4 bytes each in float32: 20K items
-take 1.6 GB) and one Cholesky inverse, ``O(n_items^3)``. Two things keep that in reach:
+take 1.6 GB) and one inverse, ``O(n_items^3)``: one LAPACK Cholesky inverse up to 8,192 items,
+and above that a blocked one whose LAPACK calls never see more than a 1,024-item block
+(:func:`_blocked_spd_inverse`), because a single LAPACK call on a large matrix crashes the
+process (SIGSEGV in OpenBLAS's threaded ``potrf`` from about 27K float32 items with 2 threads,
+and 32-bit LAPACK indices overflow past 46,340). Two things keep the cost in reach:
 
 - **float32 where it is safe**: with ``dtype="auto"`` the Gram matrix is built in float32 when a
   Gershgorin bound on its condition number, ``(l2 + max row sum) / l2``, is below 1e4 (always
   the case for binarised data with a usual ``l2``); otherwise float64.
-- **item pruning with back-fill**: ``max_items`` keeps the most-listened items; without it,
-  when the matrix would not fit in 70% of the available memory, the largest catalogue that fits
-  is kept and a warning says so. Each pruned item ``j`` is then back-filled by the ridge
-  regression of its column on the kept items, ``b_j = P X_K^T x_j``, which reuses the inverse
+- **item pruning with back-fill**: ``max_items`` keeps the most-listened items. Without it,
+  EASE keeps at most ``AUTO_MAX_ITEMS`` (32,768: a 4 GiB float32 weight matrix, which every
+  ``recommend`` and every ``serve`` worker holds; on the real MPD sample the whole fit,
+  back-fill included, takes 11 minutes on the 2-core reference VM) and at most what fits in
+  70% of the available memory, and a warning says how many it kept and why. An explicit
+  ``max_items`` may go above 32,768 (it is only bounded by memory: above that it is a
+  :class:`~segue.exceptions.ParameterError`). Each pruned item ``j`` is then back-filled by the
+  ridge regression of its column on the kept items, ``b_j = P X_K^T x_j``, which reuses the inverse
   ``P`` already computed (``P = (I - B) D`` with ``D = diag(P)``, so no second inverse) and is
   the EASE column of ``j`` without the zero-diagonal constraint it does not need. Only the
   ``backfill_neighbors`` largest weights per pruned item are kept (a sparse
@@ -50,6 +58,10 @@ _SAFE_FLOAT32_COND = 1e4
 _MEMORY_SHARE = 0.7
 _BLOCK_FLOATS = 1 << 24  # dense Gram block of 64 MiB (float32)
 _BACKFILL_BLOCK_FLOATS = 1 << 25  # kept x block dense products for the back-fill (128 MiB)
+_DIRECT_MAX = 8192  # one LAPACK call up to this size (256 MiB float32), blocked beyond it
+_SWEEP_BLOCK = 1024  # pivot block of the blocked inverse
+AUTO_MAX_ITEMS = 32_768
+"""Most items EASE keeps without ``max_items`` (a 4 GiB float32 matrix; module docstring)."""
 
 
 def available_memory() -> int:
@@ -77,7 +89,9 @@ class EASE(BaseRecommender):
     dtype
         ``"auto"`` (float32 when safe, see the module docstring), ``"float32"`` or ``"float64"``.
     max_items
-        Keep only this many most-listened items (``None``: all that fit in memory).
+        Keep only this many most-listened items. ``None``: all of them up to
+        ``AUTO_MAX_ITEMS`` (32,768) and what fits in memory; a larger catalogue is cut with a
+        warning. An explicit value that does not fit in memory is an error at fit time.
     backfill_neighbors
         Weights kept per pruned item for its back-fill regression (0: pruned items are never
         recommended). Unused when nothing is pruned.
@@ -112,7 +126,9 @@ class EASE(BaseRecommender):
         if self.dtype not in ("auto", "float32", "float64"):
             raise ParameterError(f"dtype must be auto, float32 or float64, got {self.dtype!r}")
         if self.max_items is not None and (
-            not isinstance(self.max_items, int) or self.max_items < 1
+            not isinstance(self.max_items, int)
+            or isinstance(self.max_items, bool)
+            or self.max_items < 1
         ):
             raise ParameterError(
                 f"max_items must be a positive int or None, got {self.max_items!r}"
@@ -130,25 +146,47 @@ class EASE(BaseRecommender):
         out.data = np.ones_like(out.data)
         return out
 
+    def _item_limit(self, n_items: int, itemsize: int) -> int:
+        """How many items to keep: all, ``max_items``, or what memory and the default allow.
+
+        Without ``max_items`` a catalogue above ``AUTO_MAX_ITEMS`` or the memory bound is cut to
+        it with a warning that says which bound and how many items are kept; an explicit
+        ``max_items`` that does not fit in memory is a :class:`ParameterError` (a wish the fit
+        cannot honour is not silently changed).
+        """
+        wanted = n_items if self.max_items is None else min(self.max_items, n_items)
+        fits = int(math.sqrt(_MEMORY_SHARE * available_memory() / itemsize))
+        if self.max_items is not None:
+            if wanted > fits:
+                raise ParameterError(
+                    f"EASE with max_items={self.max_items} needs a {wanted}x{wanted} matrix "
+                    f"({wanted * wanted * itemsize / 2**30:.1f} GiB); at most {fits} items fit "
+                    "in the available memory"
+                )
+            return wanted
+        limit = min(wanted, fits, AUTO_MAX_ITEMS)
+        if limit == wanted:
+            return wanted
+        gib = n_items * n_items * itemsize / 2**30
+        if fits < AUTO_MAX_ITEMS:
+            reason = f"({gib:.1f} GiB) does not fit in memory"
+        else:
+            reason = (
+                f"({gib:.1f} GiB) is above the default size, {AUTO_MAX_ITEMS} items "
+                f"({AUTO_MAX_ITEMS**2 * itemsize / 2**30:.0f} GiB)"
+            )
+        warnings.warn(
+            f"EASE: a {n_items}x{n_items} item matrix {reason}; keeping the {limit} "
+            "most-listened items and back-filling the others (set max_items to choose)",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+        return limit
+
     def _choose_items(self, matrix: sp.csr_array, itemsize: int) -> np.ndarray:
         n_items = matrix.shape[1]
         listeners = np.bincount(matrix.indices, minlength=n_items)
-        limit = n_items if self.max_items is None else min(self.max_items, n_items)
-        fits = int(math.sqrt(_MEMORY_SHARE * available_memory() / itemsize))
-        if limit > fits:
-            if self.max_items is not None:
-                raise ParameterError(
-                    f"EASE with max_items={self.max_items} needs a {limit}x{limit} matrix "
-                    f"({limit * limit * itemsize / 2**30:.1f} GiB); at most {fits} items fit "
-                    "in the available memory"
-                )
-            warnings.warn(
-                f"EASE: a {n_items}x{n_items} item matrix does not fit in memory; keeping the "
-                f"{fits} most-listened items (set max_items to choose)",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            limit = fits
+        limit = self._item_limit(n_items, itemsize)
         if limit >= n_items:
             return np.arange(n_items, dtype=np.int32)
         order = np.lexsort((np.arange(n_items), -listeners))  # most listeners, then index
@@ -245,12 +283,22 @@ class EASE(BaseRecommender):
         return out
 
 
-def _spd_inverse_inplace(a: np.ndarray) -> np.ndarray:
+def _spd_inverse_inplace(
+    a: np.ndarray, *, direct_max: int | None = None, block: int | None = None
+) -> np.ndarray:
     """Inverse of a symmetric positive definite C-ordered matrix, overwriting ``a``.
 
-    LAPACK ``potrf`` + ``potri`` run on the Fortran view ``a.T`` (the same memory, since ``a``
-    is symmetric), so no copy of the n x n matrix is made; then the triangle is mirrored.
+    Up to ``direct_max`` rows, LAPACK ``potrf`` + ``potri`` run on the Fortran view ``a.T``
+    (the same memory, since ``a`` is symmetric), so no copy of the n x n matrix is made; then
+    the triangle is mirrored. Larger matrices go through :func:`_blocked_spd_inverse`: one
+    LAPACK call on a large matrix crashes the process in OpenBLAS's threaded ``potrf`` (SIGSEGV
+    from about 27K float32 rows with 2 threads on the reference VM, 64K on others; and 32-bit
+    LAPACK indices overflow past 46,340 rows), which no exception can catch.
     """
+    n = a.shape[0]
+    if n > (_DIRECT_MAX if direct_max is None else direct_max):
+        _blocked_spd_inverse(a, _SWEEP_BLOCK if block is None else block)
+        return a
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (a,))
     f = a.T  # F-contiguous view of the same memory
     c, info = potrf(f, lower=False, overwrite_a=True, clean=False)
@@ -263,6 +311,68 @@ def _spd_inverse_inplace(a: np.ndarray) -> np.ndarray:
         a[...] = inv.T
     _mirror_lower_to_upper(a)
     return a
+
+
+def _small_spd_inverse(block: np.ndarray, offset: int) -> np.ndarray:
+    """The full (symmetric) inverse of a small SPD block, by LAPACK on one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):  # a loaded machine slows threaded potrf 10x or more
+        potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (block,))
+        c, info = potrf(block, lower=True, overwrite_a=True, clean=True)
+        if info != 0:
+            raise ModelFitError(
+                f"Gram matrix is not positive definite (potrf info={offset + info})"
+            )
+        d, info = potri(c, lower=True, overwrite_c=True)
+        if info != 0:
+            raise ModelFitError(f"cannot invert the Gram matrix (potri info={offset + info})")
+    d = np.tril(d)
+    d += np.tril(d, -1).T
+    return d
+
+
+def _blocked_spd_inverse(a: np.ndarray, block: int) -> None:
+    """In-place inverse of a large SPD matrix by the block sweep operator (Gauss-Jordan).
+
+    Sweeping pivot block ``K`` (with ``R`` the other rows) maps ``D = A_KK^-1``,
+    ``A_RR -= A_RK D A_KR``, ``A_RK = A_RK D``, ``A_KR = D A_KR``, ``A_KK = -D``; after every
+    block is swept, ``A = -G^-1``. Pivots are Schur complements of an SPD matrix, so they are
+    SPD and need no pivoting; a pivot that is not is reported as not positive definite. Only the
+    lower triangle is updated (``n^3`` multiply-adds in all, as ``potrf`` + ``potri``), in
+    ``block``-row slabs with one matrix product each, and LAPACK only ever sees a
+    ``block x block`` matrix. Extra memory: three ``n x block`` arrays.
+    """
+    n = a.shape[0]
+    block = min(block, n)
+    # reused buffers: fresh n x block temporaries on every pivot cost page faults
+    panel_buf = np.empty((n, block), dtype=a.dtype)
+    w_buf = np.empty((n, block), dtype=a.dtype)
+    product = np.empty((block, n), dtype=a.dtype)
+    for k0 in range(0, n, block):
+        k1 = min(n, k0 + block)
+        panel = panel_buf[:, : k1 - k0]  # A[:, K], read from the lower triangle
+        panel[:k0] = a[k0:k1, :k0].T
+        pivot = a[k0:k1, k0:k1]
+        panel[k0:k1] = np.tril(pivot) + np.tril(pivot, -1).T
+        panel[k1:] = a[k1:, k0:k1]
+        d = _small_spd_inverse(np.asfortranarray(panel[k0:k1]), k0)
+        w = w_buf[:, : k1 - k0]
+        np.matmul(panel, d, out=w)  # A_RK D
+        for r0 in range(0, n, block):  # slabs aligned with the pivot blocks
+            r1 = min(n, r0 + block)
+            if r0 != k0:  # the K columns of slabs below K are overwritten just after
+                out = product[: r1 - r0, :r1]
+                np.matmul(w[r0:r1], panel[:r1].T, out=out)
+                a[r0:r1, :r1] -= out
+        a[k1:, k0:k1] = w[k1:]
+        a[k0:k1, :k0] = w[:k0].T
+        a[k0:k1, k0:k1] = -d
+    del panel_buf, w_buf, product
+    for r0 in range(0, n, block):
+        r1 = min(n, r0 + block)
+        np.negative(a[r0:r1, :r1], out=a[r0:r1, :r1])
+    _mirror_lower_to_upper(a)
 
 
 def _mirror_lower_to_upper(a: np.ndarray, block: int = 1024) -> None:
