@@ -455,7 +455,8 @@ def iter_mpd_playlists(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]
     Yields
     ------
     dict
-        The playlist object as in the file (fields unchanged, unknown ones kept).
+        The playlist object as in the file (unknown fields kept; only text fields over
+        1,000 characters are cut, see the module docstring).
 
     Raises
     ------
