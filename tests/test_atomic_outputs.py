@@ -628,7 +628,9 @@ def test_cli_data_convert_never_replaces_its_input(tmp_path: Path, listens_file:
     res = segue_cli("data", "convert", str(listens_file), "--out", str(listens_file), cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     assert "Traceback" not in res.stderr + res.stdout
-    assert str(listens_file) in res.stderr and "not a segue output directory" in res.stderr
+    # refused before reading anything: the path is the input itself
+    assert str(listens_file) in res.stderr and "is the input" in res.stderr
+    assert snapshot(tmp_path) == before
     # the folder holding the input (and the user's notes) is refused too
     (tmp_path / "notes.txt").write_text("mine")
     before = snapshot(tmp_path)
