@@ -58,8 +58,11 @@ def register(app: typer.Typer) -> None:
         The model is loaded once per worker at start-up. OpenAPI schema at /openapi.json,
         interactive documentation at /docs.
         """
-        import uvicorn
-        import uvicorn.config
+        from segue._extras import require
+
+        require("fastapi", "segue serve")
+        uvicorn = require("uvicorn", "segue serve")
+        uvicorn_config = require("uvicorn.config", "segue serve")
 
         from segue.serialization import load
         from segue.service.app import BLAS_THREADS_ENV, MODEL_DIR_ENV
@@ -97,10 +100,10 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         # segue's own log lines (model loaded, internal errors) in uvicorn's format
-        log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+        log_config = copy.deepcopy(uvicorn_config.LOGGING_CONFIG)
         log_config["loggers"]["segue"] = {
             "handlers": ["default"],
-            "level": uvicorn.config.LOG_LEVELS[log_level],
+            "level": uvicorn_config.LOG_LEVELS[log_level],
             "propagate": False,
         }
         uvicorn.run(

@@ -238,8 +238,10 @@ def _save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> Path:
 
 def _new_figure(width: float, height: float) -> Any:
     # Figure + Agg canvas: no pyplot, so no backend switch and no global figure registry
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from segue._extras import require
+
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", "plots").FigureCanvasAgg
+    Figure = require("matplotlib.figure", "plots").Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)

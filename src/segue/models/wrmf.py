@@ -457,8 +457,7 @@ def _search(
         return np.full((r, k), -1, dtype=np.int32), np.full((r, k), -np.inf, dtype=np.float32)
     params = None
     if allow is not None and len(allow) < n_items:
-        import faiss
-
+        faiss = require("faiss", "WRMF's faiss retrieval")
         selector = faiss.IDSelectorBatch(np.asarray(allow, dtype=np.int64))
         if hasattr(index, "nprobe"):
             params = faiss.SearchParametersIVF(sel=selector, nprobe=int(index.nprobe))
