@@ -47,7 +47,17 @@ from segue.exceptions import ModelFormatError, NotFittedError, ParameterError
 if TYPE_CHECKING:
     from segue.models.base import BaseRecommender
 
-__all__ = ["Codec", "load", "load_model", "read_manifest", "register_codec", "save", "save_model"]
+__all__ = [
+    "Codec",
+    "checked_file",
+    "load",
+    "load_model",
+    "read_manifest",
+    "register_codec",
+    "save",
+    "save_model",
+    "saved_file",
+]
 
 FORMAT = "segue.model"
 FORMAT_VERSION = 2
@@ -195,6 +205,46 @@ def _is_tensor_dict(value: Any) -> bool:
     return all(type(v).__module__.startswith("torch") for v in value.values())
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def saved_file(root: Path, name: str) -> dict[str, str]:
+    """The manifest entry of a file a codec wrote in ``root``: its name and its checksum.
+
+    Why a checksum: some readers (LightGBM's) abort the whole process on a damaged file, so a
+    truncated or altered file must be refused before it reaches them.
+    """
+    return {"file": name, "sha256": _sha256(root / name)}
+
+
+def checked_file(root: Path, entry: dict[str, Any]) -> Path:
+    """The path of a codec's file, refused unless it lies in ``root`` and has its checksum."""
+    path = _inside(root, entry.get("file"))
+    if not path.is_file():
+        raise ModelFormatError(f"{entry.get('file')} is missing")
+    if entry.get("sha256") is not None and _sha256(path) != entry["sha256"]:
+        raise ModelFormatError(f"{entry.get('file')} does not match its checksum (damaged?)")
+    return path
+
+
+def _inside(root: Path, name: Any) -> Path:
+    """``root / name`` for a relative name that stays inside ``root`` (no ``..``, no link out)."""
+    if not isinstance(name, str) or not name or name.startswith(("/", "\\")):
+        raise ModelFormatError(f"{name!r} is not a file name inside the model directory")
+    path = root / name
+    parts = Path(name).parts
+    if ".." in parts or not path.resolve().is_relative_to(root.resolve()):
+        raise ModelFormatError(f"{name!r} points outside the model directory")
+    return path
+
+
 def _save_tensors(value: dict[str, Any], name: str, w: _Writer) -> dict[str, Any]:
     from segue._extras import require
 
@@ -211,14 +261,15 @@ def _save_tensors(value: dict[str, Any], name: str, w: _Writer) -> dict[str, Any
         framework = "torch"
         w.libraries.add("torch")
     w.libraries.add("safetensors")
-    return {"file": file, "framework": framework}
+    return {**saved_file(w.root, file), "framework": framework}
 
 
 def _load_tensors(entry: dict[str, Any], r: _Reader) -> dict[str, Any]:
     from segue._extras import require
 
     module = "safetensors.torch" if entry.get("framework") == "torch" else "safetensors.numpy"
-    return dict(require(module, "loading tensors").load_file(str(r.root / entry["file"])))
+    path = checked_file(r.root, entry)
+    return dict(require(module, "loading tensors").load_file(str(path)))
 
 
 def _is_model(value: Any) -> bool:
@@ -233,7 +284,7 @@ def _save_nested(value: BaseRecommender, name: str, w: _Writer) -> dict[str, Any
 
 
 def _load_nested(entry: dict[str, Any], r: _Reader) -> BaseRecommender:
-    return _read_model(r.root / entry["dir"])
+    return _read_model(_inside(r.root, entry["dir"]))
 
 
 def _is_model_dict(value: Any) -> bool:
@@ -251,7 +302,7 @@ def _save_models(value: dict[str, Any], name: str, w: _Writer) -> dict[str, Any]
 
 
 def _load_models(entry: dict[str, Any], r: _Reader) -> dict[str, Any]:
-    return {key: _read_model(r.root / d) for key, d in entry["dirs"].items()}
+    return {key: _read_model(_inside(r.root, d)) for key, d in entry["dirs"].items()}
 
 
 for _codec in (
@@ -371,7 +422,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFormatError(f"{path}: not a segue model directory") from None
     except json.JSONDecodeError as exc:
         raise ModelFormatError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    except (UnicodeDecodeError, OSError) as exc:
+    except RecursionError:
+        raise ModelFormatError(f"{file}: invalid JSON (nested too deeply)") from None
+    except (UnicodeDecodeError, OSError, ValueError) as exc:
         raise ModelFormatError(f"{file}: cannot read the manifest ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFormatError(f"{file}: not a segue model manifest")
@@ -405,7 +458,10 @@ def _read_model(root: Path) -> BaseRecommender:
     from segue.models.registry import resolve_class_path
 
     manifest = read_manifest(root)
-    cls = resolve_class_path(manifest["class"])
+    try:
+        cls = resolve_class_path(manifest["class"])
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{root / 'manifest.json'}: {exc}") from None
     saved_with = (manifest.get("versions") or {}).get("segue", manifest.get("segue_version"))
     if saved_with != __version__:
         warnings.warn(
@@ -434,7 +490,7 @@ def _read_model(root: Path) -> BaseRecommender:
                 if str(root) in str(exc):  # a nested model's error already names its directory
                     raise
                 raise ModelFormatError(f"{root}: {name}: {exc}") from None
-            except (KeyError, ValueError, TypeError, OSError) as exc:
+            except Exception as exc:  # a library's own error on a damaged file (safetensors...)
                 raise ModelFormatError(
                     f"{root}: cannot read {name} ({type(exc).__name__}: {exc})"
                 ) from None

@@ -154,3 +154,58 @@ def test_an_out_of_range_history_index_is_refused(saved, tmp_path) -> None:
         np.savez(npz, **arrays)
         with pytest.raises(SegueError, match="indices outside"):
             load(path)
+
+
+@pytest.fixture(scope="module")
+def two_stage_dir(tmp_path_factory) -> Path:
+    from test_models_two_stage import TestTwoStageContract, long_playlists
+
+    model = TestTwoStageContract().make_model().fit(long_playlists())
+    return save(model, tmp_path_factory.mktemp("ts") / "two")
+
+
+def edit_manifest(path: Path, change) -> None:
+    doc = json.loads((path / "manifest.json").read_text())
+    change(doc)
+    (path / "manifest.json").write_text(json.dumps(doc))
+
+
+def test_damaged_two_stage_directories_are_refused(two_stage_dir, tmp_path) -> None:
+    """Found by bench/hostile_inputs.py: LightGBM aborted the process on a truncated ranker."""
+    cases = {
+        "truncated ranker": lambda p: (p / "ranker_.txt").write_bytes(
+            (p / "ranker_.txt").read_bytes()[:2000]
+        ),
+        "junk context": lambda p: (p / "context_.safetensors").write_bytes(b"junk"),
+        "ranker outside": lambda p: edit_manifest(
+            p, lambda d: d["state"]["ranker_"].update(file="/etc/hostname")
+        ),
+        "ranker via ..": lambda p: edit_manifest(
+            p, lambda d: d["state"]["ranker_"].update(file="../two/ranker_.txt")
+        ),
+        "source outside": lambda p: edit_manifest(
+            p,
+            lambda d: d["state"]["models_"]["dirs"].update(pop=str(two_stage_dir / "models_/pop")),
+        ),
+        "fusion weights short": lambda p: mutate_array(
+            p / "arrays.npz", "fusion_weights_", "truncate", 0.0, 0.0
+        ),
+        "unknown task": lambda p: edit_manifest(
+            p, lambda d: d["state"]["task_"].update(value="jazz")
+        ),
+        "feature names short": lambda p: edit_manifest(
+            p, lambda d: d["state"]["feature_names_"]["value"].pop()
+        ),
+    }
+    for what, damage in cases.items():
+        path = tmp_path / what.replace(" ", "_") / "two"
+        shutil.copytree(two_stage_dir, path)
+        damage(path)
+        assert outcome(path) == "error", what
+
+
+def test_deeply_nested_manifest(saved, tmp_path) -> None:
+    path = tmp_path / "pop"
+    shutil.copytree(saved["popularity"], path)
+    (path / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert outcome(path) == "error"

@@ -200,11 +200,15 @@ def write_mpd_continuations(
 
     queries = read_challenge_set(challenge)
     rows = _mpd_rows(model, queries, n)
-    short = sum(len(tracks) < n for _, tracks in rows)
+    short = [pid for pid, tracks in rows if len(tracks) < n]
     if short:
-        raise ParameterError(
-            f"{short} playlists got fewer than {n} tracks: the model knows too few tracks "
-            "for a submission of this length (lower --n)"
+        from segue.exceptions import DataFormatError
+
+        raise DataFormatError(
+            f"{len(short)} playlists (first: pid {short[0]}) got fewer than {n} tracks: the "
+            "model knows too few tracks beyond their seeds for a submission of this length "
+            "(lower --n)",
+            path=challenge,
         )
     write_mpd_submission(out_file, rows, team_name=team_name, email=email, n=n)
     empty = int((queries.lengths() == 0).sum())
@@ -228,5 +232,16 @@ def write_melon_continuations(model: Any, questions: Path, out_file: Path) -> di
                 {"id": int(pid), "songs": [int(s) for s in songs], "tags": tags}
                 for pid, songs, tags in zip(batch.pids, batch.tracks, batch.tags, strict=True)
             ]
-    write_melon_results(out_file, rows)
+    from segue.exceptions import DataFormatError, SegueError
+
+    try:
+        write_melon_results(out_file, rows)
+    except SegueError as exc:  # a question the model cannot answer in full (no file named)
+        if str(questions) in str(exc):
+            raise
+        raise DataFormatError(
+            f"cannot answer every question: {exc} (the model knows too few songs or tags "
+            "beyond what the question gives)",
+            path=questions,
+        ) from None
     return {"playlists": len(rows)}

@@ -21,7 +21,7 @@ import pandas as pd
 
 from segue._extras import require
 from segue.exceptions import NotFittedError, ParameterError
-from segue.serialization import Codec, register_codec
+from segue.serialization import Codec, checked_file, register_codec, saved_file
 
 __all__ = ["LambdaRanker"]
 
@@ -192,6 +192,10 @@ class LambdaRanker:
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="round")
         return frame
 
+    def num_features(self) -> int:
+        """How many features the booster takes."""
+        return int(self._check().num_feature())
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the booster in LightGBM's text format (best iteration only)."""
         booster = self._check()
@@ -213,11 +217,12 @@ def _save_ranker(ranker: LambdaRanker, name: str, writer: Any) -> dict[str, Any]
     ranker.save(writer.root / file)
     ranker.feature_importance().to_csv(writer.root / f"{name}.importance.csv", index=False)
     writer.libraries.add("lightgbm")
-    return {"file": file}
+    return saved_file(writer.root, file)
 
 
 def _load_ranker(entry: dict[str, Any], reader: Any) -> LambdaRanker:
-    return LambdaRanker.load(reader.root / entry["file"])
+    # the checksum first: LightGBM aborts the process on a damaged model file
+    return LambdaRanker.load(checked_file(reader.root, entry))
 
 
 register_codec(Codec("lightgbm", lambda v: isinstance(v, LambdaRanker), _save_ranker, _load_ranker))

@@ -41,7 +41,7 @@ from segue._types import IdxArray, ScoreMatrix
 from segue.data.interactions import Interactions
 from segue.data.kinds import ItemKind
 from segue.data.playlists import Playlists
-from segue.exceptions import ParameterError
+from segue.exceptions import ModelFormatError, ParameterError
 from segue.models.base import BaseRecommender, FitData, QueryBatch, Target, TopK
 from segue.models.registry import register
 from segue.ranking.answering import RankedLists, rank, rank_candidates
@@ -391,6 +391,33 @@ class TwoStage(BaseRecommender):
                 state[name].num_threads = self.num_threads
         super().restore_state(state)
         self.context_ = FeatureContext.from_arrays(arrays)
+
+    def check_state(self) -> None:
+        """The base checks, then the parts of a two-stage model that must agree."""
+        super().check_state()
+        if self.task_ not in ("mpd", "melon"):
+            raise ModelFormatError(f"task_ is {self.task_!r}, not 'mpd' or 'melon'")
+        if not isinstance(self.models_, dict) or not self.models_:
+            raise ModelFormatError("models_ holds no first-stage model")
+        for name, model in self.models_.items():
+            if model.items_ != self.items_:
+                raise ModelFormatError(f"first-stage model {name!r} has other items")
+        weights = self.fusion_weights_
+        if weights is not None and np.shape(weights) != (len(self.models_),):
+            raise ModelFormatError(
+                f"fusion_weights_ has shape {np.shape(weights)}, one per source expected "
+                f"({len(self.models_)})"
+            )
+        n_features = self.ranker_.num_features()
+        if n_features != len(self.feature_names_):
+            raise ModelFormatError(
+                f"the ranker takes {n_features} features, feature_names_ names "
+                f"{len(self.feature_names_)}"
+            )
+        if (self.task_ == "melon") != (self.tag_ranker_ is not None):
+            raise ModelFormatError("a Melon model needs a tag ranker, and only a Melon model")
+        if self.context_.matrix.shape != self.history_.shape:
+            raise ModelFormatError("context_ does not match the training matrix")
 
     def _history_source(self) -> str | None:
         """A first-stage model whose ``history_`` has the context matrix's entries, if any."""

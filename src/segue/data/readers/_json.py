@@ -51,3 +51,5 @@ def parse_json(raw: bytes, path: str | os.PathLike[str], what: str) -> Any:
         ) from None
     except RecursionError:
         raise DataFormatError("not valid JSON: nested too deeply", path=path) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise DataFormatError(f"not valid JSON: {exc}", path=path) from None

@@ -423,6 +423,8 @@ def _iter_lines(path: Path) -> Iterator[tuple[dict[str, Any], _Where]]:
                 raise DataFormatError(
                     "not valid JSON: nested too deeply", path=path, line=number
                 ) from None
+            except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+                raise DataFormatError(f"not valid JSON: {exc}", path=path, line=number) from None
             where = _Where(path, number, index)
             cut += _check_playlist(playlist, where)
             yield playlist, where
