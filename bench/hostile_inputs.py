@@ -1195,7 +1195,18 @@ def song_meta_specific(seed: Path) -> list[tuple]:
         ("an empty list", lambda d: [], False),
         ("nested 100,000 deep", it(setk("album_name", "__DEEP__")), False),
     ]
+
     return [(name, dump_json(fn(copy.deepcopy(doc))), every) for name, fn, every in muts]
+
+
+def train_mpd(f: str) -> tuple[list[str], tuple[str, ...]]:
+    """``segue train --mpd`` on a hostile file (the outputs it may write)."""
+    return ["train", "--mpd", f, "--model", "popularity", "--out", "M"], ("M",)
+
+
+def split_mpd(f: str) -> tuple[list[str], tuple[str, ...]]:
+    """``segue split mpd`` on a hostile file (the outputs it may write)."""
+    return ["split", "mpd", f, "--out", "V", "--playlists", "10", "--unseen", "drop"], ("V",)
 
 
 def readers(seeds: dict[str, Path], rng: random.Random) -> list[tuple[Reader, list[tuple]]]:
@@ -1298,14 +1309,8 @@ def readers(seeds: dict[str, Path], rng: random.Random) -> list[tuple[Reader, li
                 f"slices/{slice_name}",
                 "slices",
                 [
-                    lambda f: (
-                        ["train", "--mpd", f, "--model", "popularity", "--out", "M"],
-                        ("M",),
-                    ),
-                    lambda f: (
-                        ["split", "mpd", f, "--out", "V", "--playlists", "10", "--unseen", "drop"],
-                        ("V",),
-                    ),
+                    train_mpd,
+                    split_mpd,
                 ],
             ),
             mpd_specific(seeds["slice"]),
@@ -1317,14 +1322,8 @@ def readers(seeds: dict[str, Path], rng: random.Random) -> list[tuple[Reader, li
                 "playlists.jsonl",
                 "playlists.jsonl",
                 [
-                    lambda f: (
-                        ["train", "--mpd", f, "--model", "popularity", "--out", "M"],
-                        ("M",),
-                    ),
-                    lambda f: (
-                        ["split", "mpd", f, "--out", "V", "--playlists", "10", "--unseen", "drop"],
-                        ("V",),
-                    ),
+                    train_mpd,
+                    split_mpd,
                 ],
             ),
             jsonl_specific(seeds["jsonl"]),
@@ -1336,10 +1335,7 @@ def readers(seeds: dict[str, Path], rng: random.Random) -> list[tuple[Reader, li
                 "playlists.jsonl.xz",
                 "playlists.jsonl.xz",
                 [
-                    lambda f: (
-                        ["train", "--mpd", f, "--model", "popularity", "--out", "M"],
-                        ("M",),
-                    ),
+                    train_mpd,
                 ],
                 generic=BINARY_GENERIC,
             ),
