@@ -37,7 +37,7 @@ from typing import Any
 
 from segue.config import read_config
 from segue.exceptions import DataFormatError, ParameterError
-from segue.models.registry import model_class
+from segue.ranking.training import first_stage_model
 from segue.ranking.two_stage import TwoStage
 
 __all__ = ["load_two_stage_config", "two_stage_from_config"]
@@ -52,17 +52,9 @@ def two_stage_from_config(doc: dict[str, Any]) -> TwoStage:
     kwargs = {k: v for k, v in doc.items() if k != "first_stage"}
     first_stage = None
     if "first_stage" in doc:
-        first_stage = {}
-        for name, spec in doc["first_stage"].items():
-            if not isinstance(spec, dict):
-                raise ParameterError(f"[first_stage.{name}] must be a table with a 'model' key")
-            extra = sorted(set(spec) - {"model", "params"})
-            if extra or "model" not in spec:
-                raise ParameterError(
-                    f"[first_stage.{name}] takes 'model' and 'params', got {sorted(spec)}"
-                )
-            model = model_class(spec["model"])().set_params(**spec.get("params", {}))
-            first_stage[name] = model
+        first_stage = {
+            name: first_stage_model(name, spec) for name, spec in doc["first_stage"].items()
+        }
     return TwoStage(first_stage, **kwargs).validate_params()
 
 

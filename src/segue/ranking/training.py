@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLD_HALF_LIVES",
+    "first_stage_model",
     "first_stage_models",
     "fit_first_stage",
     "fit_two_stage",
@@ -53,15 +54,25 @@ COLD_HALF_LIVES = (30.0, 90.0, 365.0, 1095.0)
 """Half-lives (days) of the recency-weighted cold-start list tried on the inner queries."""
 
 
+def first_stage_model(name: str, spec: Any) -> BaseRecommender:
+    """An unfitted model from a first-stage entry: a model object (cloned) or a spec.
+
+    A spec is ``{"model": NAME, "params": {...}}`` with a name of ``segue train --model``;
+    anything else, an unknown name or an unknown parameter is a :class:`ParameterError` that
+    names the entry (``[first_stage.NAME]``, as written in ``two-stage.toml``).
+    """
+    if isinstance(spec, BaseRecommender):
+        return spec.clone()
+    if not isinstance(spec, dict):
+        raise ParameterError(f"[first_stage.{name}] must be a table with a 'model' key")
+    if set(spec) - {"model", "params"} or "model" not in spec:
+        raise ParameterError(f"[first_stage.{name}] takes 'model' and 'params', got {sorted(spec)}")
+    return model_class(spec["model"])().set_params(**spec.get("params", {}))
+
+
 def first_stage_models(model: TwoStage) -> dict[str, BaseRecommender]:
     """Unfitted first-stage models from ``model.first_stage`` (specs or model objects)."""
-    out = {}
-    for name, spec in model.first_stage.items():
-        if isinstance(spec, BaseRecommender):
-            out[name] = spec.clone()
-        else:
-            out[name] = model_class(spec["model"])().set_params(**spec.get("params", {}))
-    return out
+    return {name: first_stage_model(name, spec) for name, spec in model.first_stage.items()}
 
 
 def encode(model: TwoStage, playlists: Playlists) -> Interactions:

@@ -46,7 +46,7 @@ from segue.models.base import BaseRecommender, FitData, QueryBatch, Target, TopK
 from segue.models.registry import register
 from segue.ranking.answering import RankedLists, rank, rank_candidates
 from segue.ranking.features import FeatureContext
-from segue.ranking.training import COLD_HALF_LIVES, encode, fit_two_stage
+from segue.ranking.training import COLD_HALF_LIVES, encode, first_stage_models, fit_two_stage
 
 __all__ = [
     "COLD_HALF_LIVES",
@@ -200,14 +200,7 @@ class TwoStage(BaseRecommender):
             raise ParameterError(
                 f"first-stage names must be letters, digits and '_' (feature names), got {bad}"
             )
-        for name, spec in self.first_stage.items():
-            if isinstance(spec, BaseRecommender):
-                continue
-            if not isinstance(spec, dict) or "model" not in spec or set(spec) - {"model", "params"}:
-                raise ParameterError(f"first_stage.{name} takes 'model' and 'params', got {spec!r}")
-        from segue.ranking.training import first_stage_models
-
-        first_stage_models(self)  # unknown model names and parameters fail here, before fitting
+        first_stage_models(self)  # bad entries, names and parameters fail here, before fitting
 
     # fitting ---------------------------------------------------------------------------------
     def _task(self, playlists: Playlists) -> str:
