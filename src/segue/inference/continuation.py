@@ -69,8 +69,8 @@ def continue_playlists(
     items = model.items_
     if n_tags and not items.count(ItemKind.TAG):
         raise ParameterError("the model was trained without tags; it cannot recommend tags")
-    matrix = QueryEncoder(items).playlists(queries).matrix
-    pids = queries.playlist_ids().ids
+    history = QueryEncoder(items).playlists(queries)
+    matrix, pids = history.matrix, history.users.ids
     targets = playlist_targets(items, n, n_tags)
     batch = batch_size or model.default_batch_size()
     item_ids = items.ids
