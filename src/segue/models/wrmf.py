@@ -327,6 +327,30 @@ class WRMF(BaseRecommender):
             index.nprobe = int(min(self.nprobe, index.nlist))  # a search-time setting
         return index
 
+    def _search_params(self, index: Any, allow: IdxArray | None) -> tuple[Any, int] | None:
+        """Search parameters restricted to ``allow`` (None: search everything).
+
+        Built once per allowed-column array and index: building an ID selector over a whole
+        catalogue's track columns (a hash set of every id) costs more than the search of one
+        served query.
+        """
+        if allow is None or len(allow) >= len(self.items_):
+            return None
+
+        def build() -> tuple[Any, Any, int, Any]:
+            faiss = require("faiss", "WRMF's faiss retrieval")
+            selector = faiss.IDSelectorBatch(np.asarray(allow, dtype=np.int64))
+            if hasattr(index, "nprobe"):
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=int(index.nprobe))
+            else:
+                params = faiss.SearchParameters(sel=selector)
+            return allow, params, len(allow), selector  # the selector must outlive params
+
+        # one entry per allowed-column array, which the entry holds (so its id stays unique)
+        key = (id(index), int(getattr(index, "nprobe", 0)))
+        _, params, n_allowed, _ = self._cached(f"search_params:{id(allow)}", key, build)
+        return params, n_allowed
+
     def _build_index(self, nlist: int) -> Any:
         faiss = require("faiss", "WRMF's faiss retrieval")
         y = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
@@ -371,7 +395,8 @@ class WRMF(BaseRecommender):
                     # an inverted-file index would answer from a handful of them
                     found = _exact(vectors, self.item_factors_, full_mask, target)
                 else:
-                    found = _search(index, vectors, full_mask, target.k, n_items, target.allow)
+                    params = self._search_params(index, target.allow)
+                    found = _search(index, vectors, full_mask, target.k, n_items, params)
                     if target.allow is not None:
                         found = _fill_short(found, vectors, self.item_factors_, full_mask, target)
                 items[full], scores[full] = found
@@ -443,27 +468,22 @@ def _search(
     mask: sp.csr_array,
     k: int,
     n_items: int,
-    allow: IdxArray | None = None,
+    params: tuple[Any, int] | None = None,
 ) -> TopK:
-    """Top-k by faiss inner-product search among ``allow``, ``mask``'s items removed."""
+    """Top-k by faiss inner-product search, ``mask``'s items removed.
+
+    ``params`` restricts the search: ``(faiss search parameters, number of allowed items)``.
+    """
     if not np.isfinite(vectors).all():
         raise ModelFitError("the model produced non-finite user vectors")
     r = vectors.shape[0]
     excluded = np.diff(mask.indptr)
-    searchable = n_items if allow is None else len(allow)
+    searchable = n_items if params is None else params[1]
     wanted = int(min(searchable, k + int(excluded.max(initial=0))))
     query = np.ascontiguousarray(vectors, dtype=np.float32)
     if wanted < 1:
         return np.full((r, k), -1, dtype=np.int32), np.full((r, k), -np.inf, dtype=np.float32)
-    params = None
-    if allow is not None and len(allow) < n_items:
-        faiss = require("faiss", "WRMF's faiss retrieval")
-        selector = faiss.IDSelectorBatch(np.asarray(allow, dtype=np.int64))
-        if hasattr(index, "nprobe"):
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=int(index.nprobe))
-        else:
-            params = faiss.SearchParameters(sel=selector)
-    dist, labels = index.search(query, wanted, params=params)
+    dist, labels = index.search(query, wanted, params=None if params is None else params[0])
     dist = np.asarray(dist, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     bad = labels < 0
