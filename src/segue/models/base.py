@@ -276,7 +276,6 @@ class BaseRecommender:
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load()")
 
-
     def learned_state(self) -> dict[str, Any]:
         """Every learned attribute (names ending in ``_``)."""
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}

@@ -64,9 +64,8 @@ class GuardedH11Protocol(H11Protocol):
             return
         now = self.loop.time()
         state = self.conn.their_state
-        if state is h11.IDLE and self.cycle is None or (
-            state is h11.IDLE and self.cycle is not None and self.cycle.response_complete
-        ):
+        waiting = self.cycle is None or self.cycle.response_complete
+        if state is h11.IDLE and waiting:  # no request in progress: its headers are late
             if now - self._waiting_since > self.header_timeout:
                 self.transport.close()
                 return
