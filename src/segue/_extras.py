@@ -25,9 +25,10 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "typer": ("typer", "cli"),
     "rich": ("rich", "cli"),
     "matplotlib": ("matplotlib", "plots"),
-    "torch": ("torch", "nn"),
-    "safetensors": ("safetensors", "nn"),
+    "torch": ("torch==2.13.0", "neural"),
     "pyspark": ("pyspark", "spark"),
+    "jinja2": ("jinja2", "report"),
+    "prometheus_client": ("prometheus-client", "serve"),
 }
 """Top-level module -> (PyPI distribution, segue extra)."""
 
