@@ -13,6 +13,7 @@ from segue.cli._common import (
     ItemColOption,
     UserColOption,
     WeightColOption,
+    console,
     handle_errors,
     load_interactions_arg,
     out,
@@ -51,11 +52,18 @@ def train_model(
         data = load_interactions_arg(
             listens, user_col=user_col, item_col=item_col, weight_col=weight_col, fmt=fmt
         )
+    from segue.nn.training import report_epochs
+
     estimator = model_class(model)().set_params(**params).validate_params()
-    with status(f"fitting {estimator!r} on {data!r}"):
+    # neural models print a line per epoch (loss, validation NDCG) above the spinner
+    with status(f"fitting {estimator!r} on {data!r}"), report_epochs(_print_epoch):
         estimator.fit(data)
     save_model(estimator, out_dir)
     return float(estimator.fit_seconds_)
+
+
+def _print_epoch(epoch: object) -> None:
+    console.print(f"  {epoch}", highlight=False)
 
 
 def recommend_to_file(
