@@ -231,7 +231,7 @@ def test_bodies_drawn_from_the_openapi_schema(local, data, valid) -> None:
     spec = local.get("/openapi.json").json()
     for path, ops in spec["paths"].items():
         op = ops.get("post")
-        if op is None:
+        if op is None or path.startswith("/admin/"):  # needs a token: test_service_ops.py
             continue
         schema = op["requestBody"]["content"]["application/json"]["schema"]
         body = data.draw(from_schema(schema, spec, valid), label=path)

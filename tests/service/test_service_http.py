@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import numpy as np
@@ -73,28 +75,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Served:
+    """A ``segue serve`` child process: its base URL, the process, and its output so far."""
+
+    url: str
+    proc: subprocess.Popen
+    log: IO[bytes]
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
 @contextlib.contextmanager
-def running_server(model_dir: Path, *extra: str, timeout: float = 60.0) -> Iterator[str]:
-    """``segue serve`` in a child process; yields its base URL and always stops it."""
+def serve_process(
+    model_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    quiet: bool = True,
+    timeout: float = 60.0,
+) -> Iterator[Served]:
+    """``segue serve`` in a child process, once ``/ready``; always stopped afterwards.
+
+    ``quiet`` adds ``--no-access-log --log-level warning``; ``env`` is added to the environment.
+    """
     output = ""
     for _attempt in range(3):  # a port taken between free_port() and bind: try another
         port = free_port()
         cmd = [sys.executable, "-m", "segue", "serve", str(model_dir), "--port", str(port)]
-        cmd += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning", *extra]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd += ["--host", "127.0.0.1", *extra]
+        if quiet:
+            cmd += ["--no-access-log", "--log-level", "warning"]
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with tempfile.TemporaryFile() as log:  # a file, not a pipe: the server never blocks
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
             url = f"http://127.0.0.1:{port}"
             try:
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline and proc.poll() is None:
                     try:
-                        if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                        if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
                             break
                     except httpx.TransportError:
-                        time.sleep(0.1)
+                        pass
+                    time.sleep(0.1)
                 if proc.poll() is None and time.monotonic() < deadline:
-                    yield url
+                    yield Served(url, proc, log)
                     return
             finally:
                 if proc.poll() is None:
@@ -107,6 +134,13 @@ def running_server(model_dir: Path, *extra: str, timeout: float = 60.0) -> Itera
                 log.seek(0)
                 output = log.read().decode(errors="replace")[-3000:]
     raise RuntimeError(f"segue serve did not start; its last output:\n{output}")
+
+
+@contextlib.contextmanager
+def running_server(model_dir: Path, *extra: str, timeout: float = 60.0) -> Iterator[str]:
+    """``segue serve`` in a child process; yields its base URL and always stops it."""
+    with serve_process(model_dir, *extra, timeout=timeout) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
@@ -508,7 +542,7 @@ def test_a_genuine_bug_is_a_logged_500_without_a_traceback(mpd, caplog) -> None:
         def broken(*args, **kwargs):
             raise RuntimeError("secret internals")
 
-        app.state.service.continuer.continue_playlist = broken
+        app.state.holder.current().continuer.continue_playlist = broken
         res = local.post("/v1/continue", json={"n": 5})
         assert res.status_code == 500
         assert res.json() == {"detail": "internal error: the server could not answer"}

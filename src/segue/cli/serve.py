@@ -4,11 +4,14 @@ Why through an environment variable: with ``--workers N`` uvicorn starts N proce
 import the app by name, so the model directory cannot be passed as an object; it travels in
 ``SEGUE_MODEL_DIR`` to :func:`segue.service.app.create_app_from_env`, and each worker loads the
 model once, in its lifespan.
+
+Operations: the model directory is reloaded without downtime on SIGHUP (or ``POST
+/admin/reload`` with the token of ``SEGUE_ADMIN_TOKEN``), ``/metrics`` is scraped by
+Prometheus, and ``--log-format json`` writes every log line, the access log included, as JSON.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Annotated
@@ -52,11 +55,16 @@ def register(app: typer.Typer) -> None:
         max_connections: Annotated[
             int, typer.Option(help="Connections served at once per worker; more get 503.")
         ] = 256,
+        log_format: Annotated[
+            str, typer.Option(help="Log lines as 'plain' text or 'json' (one object a line).")
+        ] = "plain",
     ) -> None:
         """Serve a model over HTTP: POST /v1/continue, POST /v1/recommend, GET /v1/model.
 
-        The model is loaded once per worker at start-up. OpenAPI schema at /openapi.json,
-        interactive documentation at /docs.
+        The model is loaded once per worker at start-up, and again, without downtime, on
+        SIGHUP or POST /admin/reload (enabled by setting SEGUE_ADMIN_TOKEN). GET /health: the
+        process answers; GET /ready: a model is loaded; GET /metrics: Prometheus metrics.
+        OpenAPI schema at /openapi.json, interactive documentation at /docs.
         """
         from segue._extras import require
 
@@ -65,7 +73,8 @@ def register(app: typer.Typer) -> None:
         uvicorn_config = require("uvicorn.config", "segue serve")
 
         from segue.serialization import load
-        from segue.service.app import BLAS_THREADS_ENV, MODEL_DIR_ENV
+        from segue.service.app import ADMIN_TOKEN_ENV, BLAS_THREADS_ENV, MODEL_DIR_ENV, WORKERS_ENV
+        from segue.service.logs import LOG_FORMATS, log_config
         from segue.service.protocol import (
             BODY_TIMEOUT_ENV,
             HEADER_TIMEOUT_ENV,
@@ -85,6 +94,8 @@ def register(app: typer.Typer) -> None:
             raise ParameterError(f"--max-connections must be at least 1, got {max_connections}")
         if log_level not in LOG_LEVELS:
             raise ParameterError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        if log_format not in LOG_FORMATS:
+            raise ParameterError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         # a wrong or tampered directory fails here, in one line, before uvicorn starts (each
         # worker then loads its own copy in the app's lifespan)
         with status(f"checking {model_dir}"):
@@ -92,29 +103,33 @@ def register(app: typer.Typer) -> None:
         os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
         os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
         os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
+        os.environ[WORKERS_ENV] = str(workers)
         if blas_threads is not None:
             os.environ[BLAS_THREADS_ENV] = str(blas_threads)
+        admin = "on" if os.environ.get(ADMIN_TOKEN_ENV) else f"off, {ADMIN_TOKEN_ENV} unset"
         out.print(
             f"serving {model} from {model_dir} on http://{host}:{port} "
-            f"({workers} worker{'s' if workers > 1 else ''})",
+            f"({workers} worker{'s' if workers > 1 else ''}; `kill -HUP {os.getpid()}` reloads "
+            f"the model; POST /admin/reload {admin})",
             highlight=False,
         )
-        # segue's own log lines (model loaded, internal errors) in uvicorn's format
-        log_config = copy.deepcopy(uvicorn_config.LOGGING_CONFIG)
-        log_config["loggers"]["segue"] = {
-            "handlers": ["default"],
-            "level": uvicorn_config.LOG_LEVELS[log_level],
-            "propagate": False,
-        }
+        # segue's own log lines (model loaded, reloads, internal errors) and the access log
+        # (written by the app, with latency and request id) in the chosen format
+        config = log_config(
+            uvicorn_config.LOGGING_CONFIG,
+            log_format=log_format,
+            level=uvicorn_config.LOG_LEVELS[log_level],
+            access_log=access_log,
+        )
         uvicorn.run(
             "segue.service.app:create_app_from_env",
-            log_config=log_config,
+            log_config=config,
             factory=True,
             host=host,
             port=port,
             workers=workers,
             log_level=log_level,
-            access_log=access_log,
+            access_log=False,  # uvicorn's own; the app writes segue.access
             http=GuardedH11Protocol,
             limit_concurrency=max_connections,
         )

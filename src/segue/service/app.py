@@ -15,24 +15,31 @@ Why it looks like this:
   and the bytes actually received), validation errors become 422 with the list of problems,
   unparsable JSON becomes 400, an unknown user 404; only a genuine bug reaches the catch-all
   handler, which logs the traceback and answers 500 with a short message.
+- **Operable** (issue 17): ``GET /metrics`` in the Prometheus format (:mod:`.metrics`, one
+  registry per app), ``/health`` (the process answers) apart from ``/ready`` (a model is
+  loaded), and a model swapped without downtime on ``SIGHUP`` or ``POST /admin/reload``
+  (:mod:`.holder`: loaded beside the old one, one reference swap, the old one kept when the new
+  one is bad). The admin route needs the token of ``SEGUE_ADMIN_TOKEN``.
 
 ``create_app(model_dir)`` builds an app for one model directory; ``create_app_from_env`` is the
 factory ``uvicorn --factory`` (and ``segue serve --workers N``) imports, reading the directory
-from ``SEGUE_MODEL_DIR``.
+from ``SEGUE_MODEL_DIR``; it loads the model in the background and reloads it on ``SIGHUP``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -41,25 +48,36 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from segue._version import __version__
 from segue.exceptions import ModelFormatError, ParameterError, SegueError, UnknownIdError
+from segue.service.holder import (
+    ModelHolder,
+    ModelNotReadyError,
+    ReloadError,
+    ServiceState,
+    load_state,
+)
+from segue.service.metrics import RequestObserver, ServiceMetrics
 from segue.service.schemas import (
     ContinueRequest,
     ContinueResponse,
     ErrorResponse,
     HealthResponse,
     ModelInfo,
+    ReadyResponse,
     RecommendRequest,
     RecommendResponse,
+    ReloadRequest,
+    ReloadResponse,
 )
 
-if TYPE_CHECKING:
-    from segue.inference.continuer import Continuer
-
 __all__ = [
+    "ADMIN_TOKEN_ENV",
     "MAX_BODY_BYTES",
     "MODEL_DIR_ENV",
     "BodyLimitMiddleware",
+    "ServiceState",
     "create_app",
     "create_app_from_env",
+    "load_state",
 ]
 
 MODEL_DIR_ENV = "SEGUE_MODEL_DIR"
@@ -68,6 +86,12 @@ BLAS_THREADS_ENV = "SEGUE_BLAS_THREADS"
 """Optional environment variable: BLAS threads per worker process (default: BLAS's own)."""
 MAX_BODY_BYTES = 1 << 20
 """Largest request body accepted (1 MiB); larger ones get 413."""
+ADMIN_TOKEN_ENV = "SEGUE_ADMIN_TOKEN"
+"""Environment variable holding the bearer token of ``POST /admin/reload`` (unset: disabled)."""
+WORKERS_ENV = "SEGUE_WORKERS"
+"""Set by ``segue serve``: the number of worker processes (an admin reload reaches only one)."""
+FIRST_LOAD_WAIT = 120.0
+"""Seconds a model request waits for the first load before it gets 503."""
 
 log = logging.getLogger("segue.service")
 
@@ -82,76 +106,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorResponse, "description": "The body is not sent as application/json."},
     422: {"model": ErrorResponse, "description": "The body does not match the schema."},
 }
-
-
-# the loaded model ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ServiceState:
-    """What the lifespan loads: the continuer, the model's name and its description."""
-
-    continuer: Continuer
-    name: str
-    info: dict[str, Any]
-
-
-def load_state(model_dir: str | os.PathLike[str]) -> ServiceState:
-    """Load the model of ``model_dir``, build its :class:`~segue.inference.Continuer`, warm it."""
-    from segue.inference.continuer import Continuer
-    from segue.serialization import load, read_manifest
-
-    start = time.perf_counter()
-    manifest = read_manifest(model_dir)
-    model = load(model_dir)
-    continuer = Continuer(model)
-    continuer.warm_up()
-    name = type(model).__name__
-    versions = manifest.get("versions", {})
-    fit_seconds = manifest["state"].get("fit_seconds_", {}).get("value")
-    info = {
-        "model": name,
-        "class_path": manifest["class"],
-        "params": manifest.get("params", {}),
-        "training": {
-            "rows": len(model.users_),
-            "items": len(model.items_),
-            "tracks": int(continuer.n_tracks),
-            "tags": int(len(continuer.tag_idx)),
-            "interactions": int(model.history_.nnz),
-            "fit_seconds": fit_seconds,
-            **_nested_models(manifest),
-        },
-        "version": {
-            "segue": __version__,
-            "saved_with_segue": versions.get("segue"),
-            "saved_with_numpy": versions.get("numpy"),
-            "saved_with_python": versions.get("python"),
-            "saved_with": versions,
-            "format_version": manifest.get("format_version"),
-            "created": manifest.get("created"),
-        },
-        "uses_title": continuer.uses_title,
-        "has_tags": bool(continuer.has_tags),
-    }
-    log.info(
-        "loaded %s from %s in %.2f s (%d rows, %d items)",
-        name,
-        model_dir,
-        time.perf_counter() - start,
-        len(model.users_),
-        len(model.items_),
-    )
-    return ServiceState(continuer=continuer, name=name, info=info)
-
-
-def _nested_models(manifest: dict[str, Any]) -> dict[str, list[str]]:
-    """``{"sources": [...]}``: the names of the nested models (a two-stage model's first stage)."""
-    names = [
-        key
-        for entry in manifest["state"].values()
-        if isinstance(entry, dict) and entry.get("codec") == "models"
-        for key in entry.get("dirs", {})
-    ]
-    return {"sources": names} if names else {}
 
 
 def _limit_blas_threads(value: str | int | None) -> None:
@@ -308,6 +262,10 @@ async def _bad_parameter(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
+async def _not_ready(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     what = type(exc).__name__ if isinstance(exc, SegueError) else "internal error"
@@ -319,12 +277,56 @@ def _json(answer: BaseModel) -> Response:
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
+# operations ------------------------------------------------------------------------------------
+def _check_admin(request: Request, token: str | None) -> None:
+    """Let the request through only with ``Authorization: Bearer <token>`` (constant time)."""
+    if not token:
+        raise HTTPException(
+            403,
+            f"admin routes are disabled: start segue serve with {ADMIN_TOKEN_ENV} set to a "
+            "secret token to enable them",
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise HTTPException(
+            401,
+            f"admin routes need the header 'Authorization: Bearer <the {ADMIN_TOKEN_ENV} token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def _reload_on_sighup(
+    loop: asyncio.AbstractEventLoop, holder: ModelHolder
+) -> Callable[[], None] | None:
+    """Reload the model in a worker thread on SIGHUP; the returned function undoes it."""
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is None:  # Windows
+        return None
+
+    def on_hup() -> None:
+        log.info("SIGHUP: reloading the model from %s", holder.model_dir)
+        loop.run_in_executor(None, holder.load_logged, "sighup")
+
+    try:
+        loop.add_signal_handler(hup, on_hup)
+    except (ValueError, RuntimeError, NotImplementedError) as exc:  # not the main thread
+        log.warning("no model reload on SIGHUP in this process: %s", exc)
+        return None
+    return lambda: loop.remove_signal_handler(hup)
+
+
 # the app ---------------------------------------------------------------------------------------
 def create_app(
     model_dir: str | os.PathLike[str],
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     blas_threads: int | str | None = None,
+    admin_token: str | None = None,
+    load_in_background: bool = False,
+    reload_on_sighup: bool = False,
+    workers: int = 1,
 ) -> FastAPI:
     """The service for the saved model in ``model_dir`` (loaded when the app starts).
 
@@ -336,14 +338,34 @@ def create_app(
         Largest request body accepted; larger ones get 413.
     blas_threads
         BLAS threads for this process (None: leave BLAS's default).
+    admin_token
+        Bearer token of ``POST /admin/reload``; None or empty disables the admin routes.
+    load_in_background
+        Start answering at once (``/health`` 200, ``/ready`` 503) and load the model in a
+        thread; model requests wait for it. False: the app starts once the model is loaded,
+        and a bad directory fails the start.
+    reload_on_sighup
+        Reload the model directory on SIGHUP (in the process's main thread only).
+    workers
+        Worker processes serving together; with more than one, ``/admin/reload`` is refused
+        (it would reach one of them) and SIGHUP to the supervisor replaces them all.
     """
-    model_path = Path(model_dir)
+    metrics = ServiceMetrics()
+    holder = ModelHolder(model_dir, metrics, loader=load_state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _limit_blas_threads(blas_threads)
-        app.state.service = load_state(model_path)
+        if load_in_background:
+            threading.Thread(
+                target=holder.load_logged, args=("start",), name="segue-load", daemon=True
+            ).start()
+        else:
+            holder.load(trigger="start")
+        undo = _reload_on_sighup(asyncio.get_running_loop(), holder) if reload_on_sighup else None
         yield
+        if undo is not None:
+            undo()
 
     app = FastAPI(
         title="segue",
@@ -351,22 +373,91 @@ def create_app(
         summary="Playlist continuation and recommendations from a saved segue model.",
         lifespan=lifespan,
     )
+    app.state.holder = holder
+    app.state.metrics = metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestObserver, metrics=metrics)  # outermost: counts 413s too
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(UnknownIdError, _unknown_id)
     app.add_exception_handler(ParameterError, _bad_parameter)
+    app.add_exception_handler(ModelNotReadyError, _not_ready)
     app.add_exception_handler(Exception, _internal_error)
 
     def state(request: Request) -> ServiceState:
-        return request.app.state.service
+        return holder.wait(FIRST_LOAD_WAIT)
 
-    @app.api_route(
-        "/health", methods=["GET", "HEAD"], response_model=HealthResponse, tags=["service"]
+    # GET and HEAD registered apart: one operation id each in the OpenAPI schema
+    @app.get("/health", response_model=HealthResponse, tags=["service"])
+    @app.head("/health", response_model=HealthResponse, tags=["service"])
+    async def health() -> HealthResponse:
+        """The process is alive and answers (whether or not a model is loaded yet: /ready)."""
+        svc = holder.current()
+        return HealthResponse(status="ok", model=svc.name if svc else None)
+
+    not_ready = {503: {"model": ErrorResponse, "description": "No model is loaded yet."}}
+
+    @app.get("/ready", response_model=ReadyResponse, responses=not_ready, tags=["service"])
+    @app.head("/ready", response_model=ReadyResponse, responses=not_ready, tags=["service"])
+    async def ready() -> Response:
+        """A model is loaded and answers requests; 503 (with the reason) before."""
+        svc = holder.current()
+        if svc is None:
+            raise ModelNotReadyError(holder.not_ready_reason())
+        answer = ReadyResponse(
+            status="ready",
+            model=svc.name,
+            model_dir=str(svc.model_dir),
+            loaded_at=svc.loaded_at,
+        )
+        return _json(answer)
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        """Requests, latencies, the model served and its reloads, in the Prometheus format."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @app.post(
+        "/admin/reload",
+        response_model=ReloadResponse,
+        responses={
+            401: {"model": ErrorResponse, "description": "No or a wrong bearer token."},
+            403: {"model": ErrorResponse, "description": "Admin routes are disabled."},
+            409: {"model": ErrorResponse, "description": "Several workers: use SIGHUP."},
+            422: {"model": ErrorResponse, "description": "The new model is bad; old kept."},
+        },
+        tags=["admin"],
     )
-    def health(request: Request) -> HealthResponse:
-        """The service is up and its model is loaded."""
-        return HealthResponse(status="ok", model=state(request).name)
+    def admin_reload(request: Request, body: ReloadRequest | None = None) -> Response:
+        """Load a model directory (the same one again, or ``model_dir``) and serve it.
+
+        The new model is loaded and checked beside the one serving, which keeps answering;
+        then one reference swap makes it the model of every later request. A directory that
+        cannot be loaded leaves the old model serving and answers 422 with the reason.
+        """
+        _check_admin(request, admin_token)
+        if workers > 1:
+            raise HTTPException(
+                409,
+                f"this server runs {workers} worker processes and a request reaches one; "
+                "send SIGHUP to the segue serve process instead (it replaces every worker)",
+            )
+        start = time.perf_counter()
+        previous = holder.current()
+        try:
+            svc = holder.load(body.model_dir if body else None, trigger="admin")
+        except ReloadError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        answer = ReloadResponse(
+            status="reloaded",
+            model=svc.name,
+            model_dir=str(svc.model_dir),
+            previous_model=previous.name if previous else None,
+            previous_model_dir=str(previous.model_dir) if previous else None,
+            took_ms=(time.perf_counter() - start) * 1000.0,
+        )
+        return _json(answer)
 
     @app.get("/v1/model", response_model=ModelInfo, tags=["service"])
     def model_info(request: Request) -> ModelInfo:
@@ -406,6 +497,11 @@ def create_app(
             model=svc.name,
             took_ms=(time.perf_counter() - start) * 1000.0,
         )
+        metrics.query(
+            cold_start=result.cold_start,
+            unknown_tracks=len(result.unknown_tracks),
+            unknown_tags=len(result.unknown_tags),
+        )
         return _json(answer)
 
     @app.post(
@@ -437,8 +533,19 @@ def create_app(
 
 
 def create_app_from_env() -> FastAPI:
-    """App factory for ``uvicorn --factory``: the model directory comes from ``SEGUE_MODEL_DIR``."""
+    """App factory for ``uvicorn --factory`` (``segue serve``): settings from the environment.
+
+    The model directory comes from ``SEGUE_MODEL_DIR``, the admin token from
+    ``SEGUE_ADMIN_TOKEN``; the model loads in the background and reloads on SIGHUP.
+    """
     model_dir = os.environ.get(MODEL_DIR_ENV)
     if not model_dir:
         raise ModelFormatError(f"set {MODEL_DIR_ENV} to the model directory to serve")
-    return create_app(model_dir, blas_threads=os.environ.get(BLAS_THREADS_ENV) or None)
+    return create_app(
+        model_dir,
+        blas_threads=os.environ.get(BLAS_THREADS_ENV) or None,
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
+        load_in_background=True,
+        reload_on_sighup=True,
+        workers=int(os.environ.get(WORKERS_ENV) or 1),
+    )

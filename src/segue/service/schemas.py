@@ -30,8 +30,11 @@ __all__ = [
     "ErrorResponse",
     "HealthResponse",
     "ModelInfo",
+    "ReadyResponse",
     "RecommendRequest",
     "RecommendResponse",
+    "ReloadRequest",
+    "ReloadResponse",
 ]
 
 MAX_N = 1000
@@ -131,10 +134,38 @@ class RecommendResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    """Liveness: the model is loaded and the service answers."""
+    """Liveness: the process answers (``model`` is null while the first model loads)."""
+
+    status: str
+    model: str | None
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: a model is loaded and answers requests."""
+
+    status: str
+    model: str = Field(description="The model class that answers.")
+    model_dir: str = Field(description="The directory it was loaded from.")
+    loaded_at: float = Field(description="Unix time it was loaded.")
+
+
+class ReloadRequest(_Strict):
+    """Which model directory ``POST /admin/reload`` loads (none: the current one again)."""
+
+    model_dir: Annotated[StrictStr, StringConstraints(min_length=1, max_length=4096)] | None = (
+        Field(default=None, description="A directory written by segue train.")
+    )
+
+
+class ReloadResponse(BaseModel):
+    """The model now served, and the one it replaced."""
 
     status: str
     model: str
+    model_dir: str
+    previous_model: str | None
+    previous_model_dir: str | None
+    took_ms: float = Field(description="Time to load, warm up and check the new model.")
 
 
 class ModelInfo(BaseModel):
