@@ -31,6 +31,7 @@ _LAZY: dict[str, str] = {
     "UnknownIdError": "segue.exceptions",
     "BaseRecommender": "segue.models.base",
     "Recs": "segue.models.base",
+    "Autoencoder": "segue.models.autoencoder",
     "EASE": "segue.models.ease",
     "ItemKNN": "segue.models.knn",
     "UserKNN": "segue.models.knn",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         SegueError,
         UnknownIdError,
     )
+    from segue.models.autoencoder import Autoencoder
     from segue.models.base import BaseRecommender, Recs
     from segue.models.ease import EASE
     from segue.models.knn import ItemKNN, UserKNN

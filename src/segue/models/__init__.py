@@ -10,7 +10,9 @@ import importlib
 from typing import Any
 
 _LAZY = {
+    "Autoencoder": "segue.models.autoencoder",
     "BaseRecommender": "segue.models.base",
+    "ContentAutoencoder": "segue.models.content_autoencoder",
     "FitData": "segue.models.base",
     "Recs": "segue.models.base",
     "Target": "segue.models.base",
@@ -18,7 +20,9 @@ _LAZY = {
     "ItemKNN": "segue.models.knn",
     "UserKNN": "segue.models.knn",
     "MostPopular": "segue.models.popularity",
+    "TCN": "segue.models.tcn",
     "WRMF": "segue.models.wrmf",
+    "YouTubeDNN": "segue.models.youtube_dnn",
     "model_class": "segue.models.registry",
     "model_names": "segue.models.registry",
     "register": "segue.models.registry",

@@ -42,6 +42,10 @@ BUILTIN_MODULES = (
     "segue.models.ease",
     "segue.models.wrmf",
     "segue.models.knn",
+    "segue.models.content_autoencoder",
+    "segue.models.autoencoder",
+    "segue.models.tcn",
+    "segue.models.youtube_dnn",
     "segue.ranking.two_stage",
 )
 """Modules whose import registers segue's own models, in the order the CLI lists them."""

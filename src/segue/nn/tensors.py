@@ -21,12 +21,19 @@ __all__ = ["dense_rows", "load_weights", "sparse_rows", "weights_of"]
 def sparse_rows(rows: sp.csr_array, device: Any, *, binary: bool = False) -> Any:
     """A CSR batch as a torch sparse COO tensor (for ``torch.sparse.mm`` into a first layer)."""
     t = torch()
-    coo = sp.coo_array(rows)
+    rows = sp.csr_array(rows)
+    rows.sum_duplicates()  # sorted, unique indices: the COO below is coalesced as built
+    coo = rows.tocoo()
     values = np.ones(coo.nnz, dtype=np.float32) if binary else coo.data.astype(np.float32)
     index = np.vstack([coo.row, coo.col]).astype(np.int64)
     return t.sparse_coo_tensor(
-        t.from_numpy(index), t.from_numpy(values), size=rows.shape, device=device
-    ).coalesce()
+        t.from_numpy(index),
+        t.from_numpy(values),
+        size=rows.shape,
+        device=device,
+        is_coalesced=True,
+        check_invariants=False,  # built from a canonical CSR: valid by construction
+    )
 
 
 def dense_rows(rows: sp.csr_array, device: Any, *, binary: bool = False) -> Any:
