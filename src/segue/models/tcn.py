@@ -1,0 +1,171 @@
+"""Temporal CNN playlist encoder (Volkovs et al., RecSys Challenge 2018 winner, Layer 6).
+
+Why: a playlist's songs come in an order that a set model (kNN, WRMF) throws away; the winning
+challenge entry retrieved with WRMF *and* a convolutional network over the songs in order. The
+embeddings of the last ``window`` seed songs, in playlist order, pass through ``blocks`` gated
+linear unit convolutions (``x + A * sigmoid(B)``, kernel ``kernel``, residual), are max-pooled
+over time and, with the average embedding of the title words, mapped by a fully connected layer
+to a playlist vector ``u`` in the song-embedding space: ``P(song j | playlist) =
+sigmoid(u . v_j)``, ``v_j`` the song's embedding (the same table the convolutions read).
+
+Training draws a prediction point ``k`` per playlist in every mini-batch and pushes up
+``positives`` songs drawn from those after ``k`` (any of them: the paper found that training on
+the next song only hurts) against ``negatives`` songs drawn uniformly from the catalogue
+(binary cross-entropy). A playlist with a title may draw ``k = 0``, so title-only queries get a
+trained vector. Retrieval is a dense inner product over the catalogue
+(:class:`~segue.models.tower.QueryTower`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from segue.exceptions import ParameterError
+from segue.models.registry import register
+from segue.models.tower import QueryTower
+from segue.nn.runtime import torch
+from segue.nn.sequences import Ragged
+
+__all__ = ["TCN"]
+
+
+def _network(n_items: int, dim: int, kernel: int, blocks: int, dropout: float) -> Any:
+    t = torch()
+    nn, functional = t.nn, t.nn.functional
+
+    class TemporalCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(n_items, dim)
+            nn.init.normal_(self.emb.weight, std=0.1)
+            self.convs = nn.ModuleList(nn.Conv1d(dim, 2 * dim, kernel) for _ in range(blocks))
+            self.fc = nn.Linear(2 * dim, dim)
+            self.drop = nn.Dropout(dropout)
+
+        def query(self, x: dict[str, Any]) -> Any:
+            window = x["window"]
+            mask = window >= 0
+            h = (self.emb(window.clamp(min=0)) * mask[..., None]).transpose(1, 2)  # (n, d, L)
+            keep = mask[:, None, :].to(h.dtype)
+            left = (kernel - 1) // 2
+            for conv in self.convs:  # "same" padding: both ends of the window are visible
+                a, b = conv(functional.pad(h, (left, kernel - 1 - left))).chunk(2, dim=1)
+                h = (h + a * t.sigmoid(b)) * keep  # padding stays zero: rows never mix
+            pooled = h.masked_fill(~mask[:, None, :], -t.inf).max(dim=2).values
+            pooled = t.where(mask.any(dim=1, keepdim=True), pooled, t.zeros_like(pooled))
+            values, offsets = x["titles"]
+            title = functional.embedding_bag(values, self.emb.weight, offsets, mode="mean")
+            return self.fc(self.drop(t.cat([pooled, title], dim=1)))
+
+        def items(self) -> Any:
+            return self.emb.weight
+
+    return TemporalCNN()
+
+
+@register("tcn")
+class TCN(QueryTower):
+    """Temporal convolutional playlist encoder (module docstring).
+
+    Parameters
+    ----------
+    dim
+        Length of the song embeddings and of the playlist vector.
+    kernel
+        Width of the convolutions (songs per window).
+    blocks
+        Number of gated convolution blocks (each with a residual connection).
+    window
+        Seed songs read, the last ones in playlist order.
+    positives, negatives
+        Songs after the prediction point, and uniformly drawn songs, per playlist and step.
+    dropout
+        Dropout before the fully connected layer.
+    lr, weight_decay
+        Adam's learning rate and L2 penalty.
+    epochs, patience
+        At most ``epochs`` passes; stop after ``patience`` without a better validation NDCG.
+    batch_size
+        Playlists per mini-batch.
+    validation_rows
+        Training playlists whose last 20% of songs are hidden for early stopping (0: none).
+    seed
+        Seed of initialisation and sampling (same seed and thread count: same model).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    label = "tcn"
+    window_length = "window"
+    _int_params = (
+        *QueryTower._int_params,
+        ("kernel", 1),
+        ("blocks", 0),
+        ("window", 1),
+        ("positives", 1),
+        ("negatives", 1),
+    )
+
+    def __init__(
+        self,
+        dim: int = 64,
+        kernel: int = 3,
+        blocks: int = 3,
+        window: int = 50,
+        positives: int = 4,
+        negatives: int = 32,
+        dropout: float = 0.1,
+        lr: float = 3e-3,
+        weight_decay: float = 0.0,
+        epochs: int = 30,
+        patience: int = 3,
+        batch_size: int = 128,
+        validation_rows: int = 1000,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.dim = dim
+        self.kernel = kernel
+        self.blocks = blocks
+        self.window = window
+        self.positives = positives
+        self.negatives = negatives
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.validation_rows = validation_rows
+        self.seed = seed
+        self.device = device
+
+    def _validate_params(self) -> None:
+        super()._validate_params()  # kernel and window are positive ints from here on
+        if self.kernel > 2 * self.window:
+            raise ParameterError(
+                f"kernel ({self.kernel}) is wider than twice the window ({self.window})"
+            )
+
+    def _network(self, n_items: int) -> Any:
+        return _network(n_items, self.dim, self.kernel, self.blocks, self.dropout)
+
+    def _loss(
+        self, net: Any, inputs: dict[str, Any], after: Ragged, rng: np.random.Generator
+    ) -> Any:
+        t = torch()
+        functional = t.nn.functional
+        n = len(after)
+        lengths = after.lengths()
+        pick = np.floor(rng.random((n, self.positives)) * lengths[:, None]).astype(np.int64)
+        pos = after.values[after.indptr[:-1, None] + pick]
+        neg = self._track_columns[rng.integers(0, len(self._track_columns), (n, self.negatives))]
+        u = net.query(inputs)
+        table = net.items()
+        pos_t = t.from_numpy(pos).to(self._dev)
+        neg_t = t.from_numpy(neg).to(self._dev)
+        s_pos = (u[:, None, :] * table[pos_t]).sum(-1)
+        s_neg = (u[:, None, :] * table[neg_t]).sum(-1)
+        return functional.softplus(-s_pos).mean() + functional.softplus(s_neg).mean()
