@@ -38,7 +38,7 @@ def _network(n_items: int, dim: int, kernel: int, blocks: int, dropout: float) -
     class TemporalCNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.emb = nn.Embedding(n_items, dim)
+            self.emb = nn.Embedding(n_items, dim, sparse=True)  # rows met in a batch only
             nn.init.normal_(self.emb.weight, std=0.1)
             self.convs = nn.ModuleList(nn.Conv1d(dim, 2 * dim, kernel) for _ in range(blocks))
             self.fc = nn.Linear(2 * dim, dim)
@@ -56,7 +56,9 @@ def _network(n_items: int, dim: int, kernel: int, blocks: int, dropout: float) -
             pooled = h.masked_fill(~mask[:, None, :], -t.inf).max(dim=2).values
             pooled = t.where(mask.any(dim=1, keepdim=True), pooled, t.zeros_like(pooled))
             values, offsets = x["titles"]
-            title = functional.embedding_bag(values, self.emb.weight, offsets, mode="mean")
+            title = functional.embedding_bag(
+                values, self.emb.weight, offsets, mode="mean", sparse=True
+            )
             return self.fc(self.drop(t.cat([pooled, title], dim=1)))
 
         def items(self) -> Any:
@@ -152,6 +154,13 @@ class TCN(QueryTower):
     def _network(self, n_items: int) -> Any:
         return _network(n_items, self.dim, self.kernel, self.blocks, self.dropout)
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """``sigmoid(u . v_j)``: the model's probability that song j belongs to the playlist."""
+        np.negative(logits, out=logits)
+        np.exp(logits, out=logits)
+        logits += 1.0
+        return np.reciprocal(logits, out=logits)
+
     def _loss(
         self, net: Any, inputs: dict[str, Any], after: Ragged, rng: np.random.Generator
     ) -> Any:
@@ -163,9 +172,8 @@ class TCN(QueryTower):
         pos = after.values[after.indptr[:-1, None] + pick]
         neg = self._track_columns[rng.integers(0, len(self._track_columns), (n, self.negatives))]
         u = net.query(inputs)
-        table = net.items()
-        pos_t = t.from_numpy(pos).to(self._dev)
-        neg_t = t.from_numpy(neg).to(self._dev)
-        s_pos = (u[:, None, :] * table[pos_t]).sum(-1)
-        s_neg = (u[:, None, :] * table[neg_t]).sum(-1)
+        pos_t = net.emb(t.from_numpy(pos).to(self._dev))
+        neg_t = net.emb(t.from_numpy(neg).to(self._dev))
+        s_pos = (u[:, None, :] * pos_t).sum(-1)
+        s_neg = (u[:, None, :] * neg_t).sum(-1)
         return functional.softplus(-s_pos).mean() + functional.softplus(s_neg).mean()

@@ -101,6 +101,38 @@ def _is_number(value: Any) -> bool:
     )
 
 
+class _Optimizer:
+    """Adam for the dense layers, sparse Adam for the embedding tables.
+
+    Why: a catalogue of 200,000 songs makes tables of millions of weights, and dense Adam
+    would update every row at every step; a step touches only the rows its batch met.
+    ``weight_decay`` applies to the dense layers (sparse Adam has none).
+    """
+
+    def __init__(self, net: Any, lr: float, weight_decay: float) -> None:
+        t = torch()
+        sparse_ids = {
+            id(m.weight)
+            for m in net.modules()
+            if isinstance(m, t.nn.Embedding | t.nn.EmbeddingBag) and m.sparse
+        }
+        sparse = [p for p in net.parameters() if id(p) in sparse_ids]
+        dense = [p for p in net.parameters() if id(p) not in sparse_ids]
+        self.parts = []
+        if dense:
+            self.parts.append(t.optim.Adam(dense, lr=lr, weight_decay=weight_decay))
+        if sparse:
+            self.parts.append(t.optim.SparseAdam(sparse, lr=lr))
+
+    def zero_grad(self) -> None:
+        for part in self.parts:
+            part.zero_grad()
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+
 class QueryTower(BaseRecommender):
     """Base of the inner-product playlist encoders (module docstring); not registered itself.
 
@@ -203,7 +235,6 @@ class QueryTower(BaseRecommender):
 
     # fitting --------------------------------------------------------------------------------
     def _fit(self, data: FitData) -> None:
-        t = torch()
         dev = resolve_device(self.device)
         matrix = sp.csr_array(data.matrix, dtype=np.float32, copy=True)
         matrix.data[:] = 1.0
@@ -225,7 +256,7 @@ class QueryTower(BaseRecommender):
             self._track_columns = np.flatnonzero(track)
             net = self._network(n_items).to(dev)
             self._net, self._dev, self._item_cache = net, dev, None
-            optimizer = t.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            optimizer = _Optimizer(net, self.lr, self.weight_decay)
             context = (queries.titles.lengths() + queries.tags.lengths()) > 0
             n_seeds = lists.lengths()
             # a row trains when some song can follow its first k seeds (k >= 1, or k = 0 for a
@@ -384,14 +415,24 @@ class QueryTower(BaseRecommender):
             q = net.query(queries.tensors(self._dev))
             return (q @ net.items().T).to("cpu").numpy().astype(np.float32)
 
+    def probabilities(self, logits: np.ndarray) -> ScoreMatrix:
+        """The model's probabilities from inner products ``(n, n_items)``, in place.
+
+        Why not the raw products: the order is the same, and a probability's relative error is
+        the product's absolute one, so near-zero products give no noisy scores.
+        """
+        raise NotImplementedError
+
     def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
-        return self.query_vectors(history) @ self.item_vectors().T
+        return self.probabilities(self.query_vectors(history) @ self.item_vectors().T)
 
     def _retrieve(self, batch: QueryBatch, targets: Mapping[str, Target]) -> dict[str, TopK]:
         """Top-k by inner product, the seeds read in the order of ``batch.playlists``."""
         self.check_fitted()
         rows = batch.rows
-        scores = self.query_vectors(rows, batch.playlists) @ self.item_vectors().T
+        scores = self.probabilities(
+            self.query_vectors(rows, batch.playlists) @ self.item_vectors().T
+        )
         empty = np.diff(rows.indptr) == 0
         if empty.any():
             scores[empty] = self.fallback_scores_

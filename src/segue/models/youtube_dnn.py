@@ -42,11 +42,13 @@ def _network(n_items: int, dim: int, hidden: Sequence[int], dropout: float) -> A
     class CandidateGenerator(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.inputs = nn.Embedding(n_items, dim)
-            self.outputs = nn.Embedding(n_items, dim)
+            # sparse gradients: a step touches only the rows its batch met
+            self.inputs = nn.Embedding(n_items, dim, sparse=True)
+            self.outputs = nn.Embedding(n_items, dim, sparse=True)
             nn.init.normal_(self.inputs.weight, std=0.1)
             nn.init.normal_(self.outputs.weight, std=0.1)
-            self.bias = nn.Parameter(t.zeros(n_items))
+            self.bias = nn.Embedding(n_items, 1, sparse=True)
+            nn.init.zeros_(self.bias.weight)
             layers: list[Any] = []
             width = 3 * dim + 4
             for size in hidden:
@@ -57,7 +59,9 @@ def _network(n_items: int, dim: int, hidden: Sequence[int], dropout: float) -> A
 
         def user(self, x: dict[str, Any]) -> Any:
             bags = [
-                functional.embedding_bag(x[name][0], self.inputs.weight, x[name][1], mode="mean")
+                functional.embedding_bag(
+                    x[name][0], self.inputs.weight, x[name][1], mode="mean", sparse=True
+                )
                 for name in ("seeds", "titles", "tags")
             ]
             length = t.log1p(x["length"]) / np.log1p(_MAX_LENGTH)
@@ -69,7 +73,7 @@ def _network(n_items: int, dim: int, hidden: Sequence[int], dropout: float) -> A
             return t.cat([u, t.ones_like(u[:, :1])], dim=1)
 
         def items(self) -> Any:
-            return t.cat([self.outputs.weight, self.bias[:, None]], dim=1)
+            return t.cat([self.outputs.weight, self.bias.weight], dim=1)
 
     return CandidateGenerator()
 
@@ -151,6 +155,13 @@ class YouTubeDNN(QueryTower):
     def _network(self, n_items: int) -> Any:
         return _network(n_items, self.dim, list(self.hidden), self.dropout)
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The softmax over the catalogue: the probability that song j comes next."""
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
+        return logits
+
     def _sampling(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Track columns, their negative-sampling probabilities and target frequencies."""
         cached = self.__dict__.get("_sampling_cache")
@@ -179,7 +190,7 @@ class YouTubeDNN(QueryTower):
         expected = n * target_f[pool_index] + self.negatives * sample_p[pool_index]
         cand = t.from_numpy(candidates).to(self._dev)
         u = net.user(inputs)
-        logits = u @ net.outputs.weight[cand].T + net.bias[cand]
+        logits = u @ net.outputs(cand).T + net.bias(cand)[:, 0]
         logits = logits - t.from_numpy(np.log(expected).astype(np.float32)).to(self._dev)
         # the row's own positive met again elsewhere in the pool is no negative
         same = t.from_numpy(candidates[None, :] == positives[:, None]).to(self._dev)
