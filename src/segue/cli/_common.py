@@ -65,8 +65,54 @@ def handle_errors(func: F) -> F:
             except SegueError as exc:
                 console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
                 raise typer.Exit(1) from None
+            except MemoryError as exc:  # NumPy, Arrow, SciPy: an allocation the machine refused
+                _plain_error(out_of_memory(exc))
+                raise typer.Exit(1) from None
+            except _arrow_errors() as exc:  # Arrow wraps a failed allocation in its own errors
+                _plain_error(out_of_memory(exc))
+                raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _arrow_errors() -> tuple[type[BaseException], ...]:
+    arrow = sys.modules.get("pyarrow")
+    return (arrow.ArrowException,) if arrow is not None else ()
+
+
+def _plain_error(message: str) -> None:
+    """One line on stderr without rich: with memory short, rendering must not need any."""
+    try:
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.flush()
+    except (MemoryError, OSError):  # pragma: no cover - nothing more can be said
+        pass
+
+
+def out_of_memory(exc: BaseException) -> str:
+    """One line for a refused allocation: what failed, and the process's peak memory.
+
+    Arrow reports a failed allocation inside a conversion as an error of its own (``Wrapping
+    ... failed``), so its errors get the same line, worded as a likely cause.
+    """
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    peak = ""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            kib = next((line.split()[1] for line in fh if line.startswith("VmHWM:")), None)
+        if kib is not None:
+            peak = f" after a peak of {int(kib) / 2**20:.1f} GiB"
+    except OSError:  # not Linux
+        pass
+    if isinstance(exc, MemoryError):
+        return (
+            f"out of memory{peak} ({detail}); this input needs more memory than the machine "
+            "allows: use a smaller input or a machine with more memory"
+        )
+    return (
+        f"Arrow failed{peak} ({detail}); when memory runs short this is how Arrow says so: "
+        "use a smaller input or a machine with more memory"
+    )
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:

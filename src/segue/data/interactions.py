@@ -32,6 +32,15 @@ def canonical_csr(matrix: Any, shape: tuple[int, int] | None = None) -> sp.csr_a
     return m
 
 
+def _column(values: Any) -> Any:
+    """A pandas column or typed array as it is (looked up by distinct values); else objects."""
+    if isinstance(values, pd.Series | pd.Index | pd.Categorical):
+        return values
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuU":
+        return values
+    return np.asarray(values, dtype=object)
+
+
 @dataclass(frozen=True, eq=False)
 class Interactions:
     """Users x items feedback: the object every reader returns and every model fits on.
@@ -81,15 +90,13 @@ class Interactions:
         rows, ``"max"`` keeps the largest. Given vocabularies are used as they are (ids outside
         them raise); otherwise they are built in order of first appearance.
         """
-        users = np.asarray(users, dtype=object)
-        items = np.asarray(items, dtype=object)
-        if users.shape != items.shape or users.ndim != 1:
+        users, items = _column(users), _column(items)
+        if len(users) != len(items) or users.ndim != 1 or items.ndim != 1:
             raise ParameterError("users and items must be 1-D arrays of the same length")
-        if weights is None or agg == "count":
-            w = np.ones(len(users), dtype=np.float64)
-        else:
+        w = None
+        if weights is not None and agg != "count":
             w = np.asarray(weights, dtype=np.float64)
-            if w.shape != users.shape:
+            if w.shape != (len(users),):
                 raise ParameterError("weights must have the same length as users and items")
             bad = ~np.isfinite(w) | (w <= 0)
             if bad.any():
@@ -103,15 +110,41 @@ class Interactions:
             item_ids, cols = IdMap.factorize(items, kind="item")
         else:
             cols = item_ids.numbers(items)
+        return cls.from_indices(user_ids, item_ids, rows, cols, w, agg=agg)
+
+    @classmethod
+    def from_indices(
+        cls,
+        user_ids: IdMap,
+        item_ids: IdMap,
+        rows: IdxArray,
+        cols: IdxArray,
+        weights: Any = None,
+        *,
+        agg: Agg = "sum",
+    ) -> Interactions:
+        """Build from row and column indices into given vocabularies (see :meth:`from_arrays`).
+
+        Without weights every pair counts 1, summed as float32 (exact up to 2**24 repeats),
+        and ``agg="max"`` is then plain membership: no sort of the pairs, which at the MPD's
+        66M entries would cost gigabytes.
+        """
+        if agg not in ("sum", "count", "max"):
+            raise ParameterError(f"agg must be 'sum', 'count' or 'max', got {agg!r}")
         shape = (len(user_ids), len(item_ids))
+        if weights is None or agg == "count":
+            w = np.ones(len(rows), dtype=np.float32)
+            matrix = canonical_csr(sp.coo_array((w, (rows, cols)), shape=shape).tocsr(), shape)
+            if agg == "max":
+                matrix.data[:] = 1.0
+            return cls(user_ids, item_ids, matrix)
+        w = np.asarray(weights, dtype=np.float64)
         if agg == "max":
             order = np.lexsort((w, cols, rows))  # last of each (row, col) run is the max
             rows, cols, w = rows[order], cols[order], w[order]
             last = np.ones(len(rows), dtype=bool)
             last[:-1] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
             rows, cols, w = rows[last], cols[last], w[last]
-        elif agg not in ("sum", "count"):
-            raise ParameterError(f"agg must be 'sum', 'count' or 'max', got {agg!r}")
         coo = sp.coo_array((w, (rows, cols)), shape=shape)  # float64 sums, then float32
         return cls(user_ids, item_ids, canonical_csr(coo.tocsr(), shape=shape))
 

@@ -74,8 +74,14 @@ class IdMap:
 
     @classmethod
     def factorize(cls, values: ExternalIds, *, kind: str = "item") -> tuple[IdMap, IdxArray]:
-        """Build a vocabulary from raw values (order of first appearance) and their codes."""
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object), sort=False)
+        """Build a vocabulary from raw values (order of first appearance) and their codes.
+
+        A pandas column or a numeric array is factorised as it is (typed hash tables, no
+        Python object per value); only the distinct values become Python objects.
+        """
+        if not _by_distinct(values):
+            values = np.asarray(values, dtype=object)
+        codes, uniques = pd.factorize(values, sort=False)
         if (codes < 0).any():
             raise ParameterError(f"{kind} ids contain missing values (None/NaN)")
         return cls(np.asarray(uniques, dtype=object), kind=kind), codes.astype(np.int32)
@@ -154,6 +160,8 @@ class IdMap:
         """
         if missing not in ("raise", "negative"):
             raise ParameterError(f"missing must be 'raise' or 'negative', got {missing!r}")
+        if _by_distinct(ids):
+            return self._numbers_by_distinct(ids, missing=missing, json_types=json_types)
         if isinstance(ids, list | tuple):
             query = np.empty(len(ids), dtype=object)
             query[:] = list(ids)  # lists of lists stay one id each, never a 2-D array
@@ -167,6 +175,27 @@ class IdMap:
         if missing == "raise" and (idx < 0).any():
             unknown = query[idx < 0]
             raise UnknownIdError(self.kind, unknown[:5].tolist(), len(unknown))
+        return idx
+
+    def _numbers_by_distinct(self, ids: Any, *, missing: Missing, json_types: bool) -> IdxArray:
+        """:meth:`numbers` of a column: each distinct value is looked up once, then taken.
+
+        A pandas column (string, categorical, integer) or a numeric array of tens of millions
+        of entries is never turned into as many Python objects: it is factorised (codes and
+        distinct values, by pandas' typed hash tables or the Arrow dictionary), only the
+        distinct values are looked up, and the codes pick their indices (issue 16: the MPD's
+        66M entries took 17 GiB as Python strings).
+        """
+        codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+        found = self.numbers(
+            np.asarray(uniques, dtype=object), missing="negative", json_types=json_types
+        )
+        # one slot more for the NA code -1: a missing value is an unknown id
+        idx = np.append(found, np.int32(-1))[codes]
+        if missing == "raise" and (idx < 0).any():
+            where = np.flatnonzero(idx < 0)
+            first = pd.Series(ids).iloc[where[:5]].tolist()
+            raise UnknownIdError(self.kind, first, len(where))
         return idx
 
     def _retry_other_type(self, query: np.ndarray, idx: np.ndarray) -> None:
@@ -204,6 +233,13 @@ class IdMap:
     def to_list(self) -> list[Any]:
         """Ids as a plain list (JSON-ready when the ids are strings)."""
         return self._ids.tolist()
+
+
+def _by_distinct(ids: Any) -> bool:
+    """Whether ``ids`` is a column best looked up by its distinct values (no object array)."""
+    if isinstance(ids, pd.Series | pd.Index | pd.Categorical):
+        return True
+    return isinstance(ids, np.ndarray) and ids.ndim == 1 and ids.dtype.kind in "iuU"
 
 
 def _other_type(value: Any) -> Any:

@@ -63,41 +63,73 @@ def playlist_interactions(
     tags, then titles), with the :class:`~segue.data.kinds.ItemKind` of every column. The
     result carries ``playlists`` (the order of the tracks, titles and metadata).
     """
+    if weight not in ("binary", "count"):
+        raise ParameterError(f"weight must be 'binary' or 'count', got {weight!r}")
     entries = playlists.entries
-    rows = [entries["pid"].to_numpy(dtype=object)]
-    cols = [entries["track"].to_numpy(dtype=object)]
-    kinds = [np.zeros(len(entries), dtype=np.uint8)]
+    users = playlists.playlist_ids()
+    # the entries (66M at MPD scale) stay pandas columns, looked up by their distinct values;
+    # only the few tag and title pairs become Python objects
+    extra_rows: list[np.ndarray] = []
+    extra_cols: list[np.ndarray] = []
+    extra_kinds: list[np.ndarray] = []
     if with_tags:
         tag_rows, tag_cols = _tag_pairs(playlists)
-        rows.append(tag_rows)
-        cols.append(tag_cols)
-        kinds.append(np.full(len(tag_cols), ItemKind.TAG, dtype=np.uint8))
+        extra_rows.append(tag_rows)
+        extra_cols.append(tag_cols)
+        extra_kinds.append(np.full(len(tag_cols), ItemKind.TAG, dtype=np.uint8))
     if with_titles:
         table = playlists.playlists
         title_rows, title_cols, title_kinds = title_pairs(table["pid"].to_numpy(), table["name"])
-        rows.append(title_rows)
-        cols.append(title_cols)
-        kinds.append(title_kinds)
-    all_rows, all_cols = np.concatenate(rows), np.concatenate(cols)
+        extra_rows.append(title_rows)
+        extra_cols.append(title_cols)
+        extra_kinds.append(title_kinds)
+    more_rows = np.concatenate([np.empty(0, dtype=object), *extra_rows])
+    more_cols = np.concatenate([np.empty(0, dtype=object), *extra_cols])
     if items is None:
-        all_kinds = np.concatenate(kinds)
-        codes, uniques = pd.factorize(all_cols, sort=False)
-        first = np.empty(len(uniques), dtype=np.int64)
-        first[codes[::-1]] = np.arange(len(codes))[::-1]  # first occurrence of each column
-        items = IdMap(np.asarray(uniques, dtype=object), kind="item", kinds=all_kinds[first])
+        items, track_cols, more_idx = _vocabulary(
+            entries["track"], more_cols, np.concatenate([np.empty(0, np.uint8), *extra_kinds])
+        )
     else:
-        known = items.numbers(all_cols, missing="negative") >= 0
-        all_rows, all_cols = all_rows[known], all_cols[known]
-    if weight not in ("binary", "count"):
-        raise ParameterError(f"weight must be 'binary' or 'count', got {weight!r}")
-    inter = Interactions.from_arrays(
-        all_rows,
-        all_cols,
-        agg="max" if weight == "binary" else "count",
-        user_ids=playlists.playlist_ids(),
-        item_ids=items,
+        track_cols = items.numbers(entries["track"], missing="negative")
+        more_idx = items.numbers(more_cols, missing="negative")
+    rows = np.concatenate([users.numbers(entries["pid"]), users.numbers(more_rows)])
+    cols = np.concatenate([track_cols, more_idx])
+    known = cols >= 0  # columns outside a given vocabulary are dropped
+    if not known.all():
+        rows, cols = rows[known], cols[known]
+    inter = Interactions.from_indices(
+        users, items, rows, cols, agg="max" if weight == "binary" else "count"
     )
     return Interactions(inter.users, inter.items, inter.matrix, playlists)
+
+
+def _vocabulary(
+    tracks: pd.Series, more: np.ndarray, more_kinds: np.ndarray
+) -> tuple[IdMap, np.ndarray, np.ndarray]:
+    """Item vocabulary in order of first appearance: tracks, then tag and title columns.
+
+    Returns the vocabulary and the column of every track entry and of every extra pair. A tag
+    or title id equal to a track id is that track's column, as one factorisation of all the
+    ids together would make it.
+    """
+    track_codes, track_ids = pd.factorize(tracks, sort=False)
+    if (track_codes < 0).any():
+        raise ParameterError("track ids contain missing values (None/NaN)")
+    track_ids = np.asarray(track_ids, dtype=object)
+    more_codes, more_ids = pd.factorize(more, sort=False)
+    more_ids = np.asarray(more_ids, dtype=object)
+    first = np.empty(len(more_ids), dtype=np.int64)
+    first[more_codes[::-1]] = np.arange(len(more_codes))[::-1]  # first occurrence of each id
+    in_tracks = (
+        pd.Index(track_ids, dtype=object).get_indexer(more_ids)
+        if len(more_ids)
+        else np.empty(0, dtype=np.intp)
+    )
+    new = in_tracks < 0
+    column = np.where(new, len(track_ids) + np.cumsum(new) - 1, in_tracks)
+    kinds = np.concatenate([np.zeros(len(track_ids), np.uint8), more_kinds[first][new]])
+    items = IdMap(np.concatenate([track_ids, more_ids[new]]), kind="item", kinds=kinds)
+    return items, track_codes.astype(np.int32), column[more_codes].astype(np.int32)
 
 
 @dataclass(frozen=True)

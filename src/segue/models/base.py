@@ -129,8 +129,8 @@ class FitData:
         if playlists is None:
             return None
         entries = playlists.entries
-        rows = self.train.users.numbers(entries["pid"].to_numpy(dtype=object), missing="negative")
-        cols = self.train.items.numbers(entries["track"].to_numpy(dtype=object), missing="negative")
+        rows = self.train.users.numbers(entries["pid"], missing="negative")
+        cols = self.train.items.numbers(entries["track"], missing="negative")
         pos = entries["pos"].to_numpy(dtype=np.int64) + 1
         keep = (rows >= 0) & (cols >= 0)
         rows, cols, pos = rows[keep], cols[keep], pos[keep]

@@ -169,10 +169,10 @@ class FeatureContext:
         matrix = sp.csr_array(matrix, dtype=np.float32)
         n_items = len(items)
         item_pop = np.bincount(matrix.indices, minlength=n_items).astype(np.float32)
-        idx = items.numbers(train.entries["track"].to_numpy(dtype=object), missing="negative")
+        idx = items.numbers(train.entries["track"], missing="negative")
         item_occ = np.bincount(idx[idx >= 0], minlength=n_items).astype(np.float32)
         tracks = train.tracks
-        t_idx = items.numbers(tracks["track"].to_numpy(dtype=object), missing="negative")
+        t_idx = items.numbers(tracks["track"], missing="negative")
         known = t_idx >= 0
         arrays = {}
         for col in ("artist", "album", "genre"):
@@ -304,7 +304,7 @@ def _last_seeds(queries: Playlists, items: IdMap, pids: np.ndarray, last_k: int)
     rank_from_end = entries.groupby("pid", sort=False).cumcount(ascending=False).to_numpy()
     last = entries[rank_from_end < last_k]
     row = IdMap(pids, kind="playlist").numbers(last["pid"].to_numpy(), missing="negative")
-    col = items.numbers(last["track"].to_numpy(dtype=object), missing="negative")
+    col = items.numbers(last["track"], missing="negative")
     keep = (row >= 0) & (col >= 0)
     m = sp.csr_array(
         (np.ones(int(keep.sum()), np.float32), (row[keep], col[keep])),

@@ -84,7 +84,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segue._atomic import atomic_dir
-from segue.data.playlists import SCHEMA_NAME, SCHEMA_VERSION, Playlists
+from segue.data.playlists import SCHEMA_NAME, SCHEMA_VERSION, Playlists, track_categorical
 from segue.data.readers._json import parse_json
 from segue.data.readers._limits import MAX_TEXT_CHARS, bad_id_reason, bad_text_reason, warn_cut
 from segue.exceptions import DataFormatError
@@ -637,9 +637,12 @@ def read_mpd(path: str | os.PathLike[str], *, progress: Progress | None = None) 
     if builder.n_playlists == 0:
         raise _no_playlists(path)
     playlists = pa.concat_tables(playlist_tables).select(builder.playlist_columns())
+    entries = pa.concat_tables(entry_tables).to_pandas()
+    # track as a categorical, as load_playlists reads it: one code per entry, not one string
+    entries["track"] = track_categorical(entries["track"])
     return Playlists(
         playlists=playlists.to_pandas(),
-        entries=pa.concat_tables(entry_tables).to_pandas(),
+        entries=entries,
         tracks=builder.tracks_table().to_pandas(),
     )
 
