@@ -256,3 +256,45 @@ def test_fit_keeps_the_default_size(planted, monkeypatch) -> None:
 def test_max_items_must_not_be_a_bool(planted) -> None:
     with pytest.raises(ParameterError, match="max_items"):
         EASE(max_items=True).fit(planted)
+
+
+class TestEASEGradientDescent(RecommenderContract):
+    """EASE's objective minimised by mini-batch gradient descent (solver="gd")."""
+
+    def make_model(self) -> EASE:
+        return EASE(l2=10.0, solver="gd", epochs=3, batch_size=16, lr=1e-2)
+
+
+def test_gradient_descent_matches_the_closed_form_within_one_percent() -> None:
+    pytest.importorskip("torch")
+    from planted import held_out_ndcg, planted_holdout
+
+    train, truth = planted_holdout(n_users=300, n_items=200, seed=2)
+    closed = EASE(l2=20.0).fit(train)
+    gd = EASE(l2=20.0, solver="gd", epochs=200, batch_size=300, lr=1e-2).fit(train)
+    want, got = held_out_ndcg(closed, train, truth, 20), held_out_ndcg(gd, train, truth, 20)
+    assert abs(got - want) <= 0.01 * want, (got, want)
+    # the weights themselves approach the closed form's (zero diagonal kept)
+    assert np.all(np.diag(gd.weights_) == 0)
+    cos = np.sum(gd.weights_ * closed.weights_) / (
+        np.linalg.norm(gd.weights_) * np.linalg.norm(closed.weights_)
+    )
+    assert cos > 0.99, cos
+
+
+def test_gradient_descent_epochs_chosen_on_carved_questions() -> None:
+    pytest.importorskip("torch")
+    from planted import planted_holdout
+
+    train, _ = planted_holdout(n_users=200, n_items=120, seed=3)
+    model = EASE(l2=20.0, solver="gd", epochs=8, batch_size=64, lr=1e-2, validation_rows=50)
+    model.fit(train)
+    assert 1 <= model.epochs_trained_ <= 8
+
+
+@pytest.mark.parametrize(
+    "params", [{"solver": "sgd"}, {"solver": "gd", "lr": 0}, {"solver": "gd", "device": "x"}]
+)
+def test_gradient_descent_parameters_checked(params) -> None:
+    with pytest.raises(ParameterError):
+        EASE(**params).validate_params()

@@ -94,7 +94,17 @@ class EASE(BaseRecommender):
         warning. An explicit value that does not fit in memory is an error at fit time.
     backfill_neighbors
         Weights kept per pruned item for its back-fill regression (0: pruned items are never
-        recommended). Unused when nothing is pruned.
+        recommended). Unused when nothing is pruned, and by ``solver="gd"`` (the back-fill
+        reuses the inverse, which gradient descent never computes).
+    solver
+        ``"closed"``: the Cholesky inverse. ``"gd"``: mini-batch gradient descent on the same
+        objective (:mod:`segue.models.ease_gd`), with no ``n x n`` inverse; it runs on a GPU
+        with ``device="cuda"``.
+    epochs, lr, batch_size, patience, validation_rows, seed, device
+        ``solver="gd"`` only: most epochs, Adam's learning rate, rows per step, epochs without
+        a better validation NDCG before stopping, training rows carved out as validation
+        questions to choose the number of epochs (0: train ``epochs``), the seed, and the
+        torch device.
     """
 
     required_state = ("weights_", "kept_items_")
@@ -113,12 +123,28 @@ class EASE(BaseRecommender):
         dtype: Literal["auto", "float32", "float64"] = "auto",
         max_items: int | None = None,
         backfill_neighbors: int = 200,
+        solver: Literal["closed", "gd"] = "closed",
+        epochs: int = 20,
+        lr: float = 1e-3,
+        batch_size: int = 256,
+        patience: int = 3,
+        validation_rows: int = 0,
+        seed: int = 0,
+        device: str = "auto",
     ) -> None:
         self.l2 = l2
         self.binarize = binarize
         self.dtype = dtype
         self.max_items = max_items
         self.backfill_neighbors = backfill_neighbors
+        self.solver = solver
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_rows = validation_rows
+        self.seed = seed
+        self.device = device
 
     def _validate_params(self) -> None:
         if not (isinstance(self.l2, int | float) and math.isfinite(self.l2) and self.l2 > 0):
@@ -137,6 +163,24 @@ class EASE(BaseRecommender):
             raise ParameterError(
                 f"backfill_neighbors must be a non-negative int, got {self.backfill_neighbors!r}"
             )
+        if self.solver not in ("closed", "gd"):
+            raise ParameterError(f"solver must be 'closed' or 'gd', got {self.solver!r}")
+        for name, low in (
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("patience", 1),
+            ("validation_rows", 0),
+            ("seed", 0),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ParameterError(f"{name} must be an int >= {low}, got {value!r}")
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            raise ParameterError(f"lr must be a positive number, got {self.lr!r}")
+        if self.solver == "gd":
+            from segue.nn.runtime import check_device
+
+            check_device(self.device)
 
     # fitting --------------------------------------------------------------------------------
     def _prepare(self, matrix: sp.csr_array) -> sp.csr_array:
@@ -204,6 +248,9 @@ class EASE(BaseRecommender):
     def _fit(self, data: FitData) -> None:
         matrix = data.matrix
         full = self._prepare(matrix)
+        if self.solver == "gd":
+            self._fit_gd(full)
+            return
         dtype = self._gram_dtype(full)
         keep = self._choose_items(full, dtype.itemsize)
         x = full if len(keep) == full.shape[1] else sp.csr_array(full[:, keep])
@@ -229,6 +276,28 @@ class EASE(BaseRecommender):
         if len(pruned) and self.backfill_neighbors > 0:
             self.backfill_ = self._backfill(x, sp.csr_array(full[:, pruned]), diag)
             self.backfill_items_ = pruned
+
+    def _fit_gd(self, full: sp.csr_array) -> None:
+        from segue.models.ease_gd import fit_ease_gd
+
+        keep = self._choose_items(full, 4)
+        x = full if len(keep) == full.shape[1] else sp.csr_array(full[:, keep])
+        weights, epochs = fit_ease_gd(
+            x,
+            l2=float(self.l2),
+            epochs=self.epochs,
+            lr=float(self.lr),
+            batch_size=self.batch_size,
+            patience=self.patience,
+            validation_rows=self.validation_rows,
+            seed=self.seed,
+            device=self.device,
+        )
+        self.weights_ = weights
+        self.kept_items_ = keep
+        self.gram_dtype_ = "float32"
+        self.epochs_trained_ = len(epochs)
+        self.seconds_per_epoch_ = float(np.mean([e.seconds for e in epochs]))
 
     def _backfill(self, xk: sp.csr_array, xp: sp.csr_array, diag: np.ndarray) -> sp.csr_array:
         """Sparse ``kept x pruned`` ridge weights ``P X_K^T X_p``, top ``backfill_neighbors``.
