@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -207,3 +209,38 @@ def test_song_tags_follow_the_recommended_songs():
     assert "odd" not in batch.tags[1]  # a seed tag never comes back
     with pytest.raises(ParameterError, match="tags_from"):
         next(continue_playlists(cf, query, 10, n_tags=2, tags_from="nope"))
+
+
+def test_cli_densify_and_song_tags(tmp_path):
+    """segue train --model content-autoencoder; segue recommend --densify DIR --tags-from songs."""
+    from typer.testing import CliRunner
+
+    from segue.cli.main import app
+
+    def ok(*args: object) -> str:
+        res = CliRunner().invoke(app, [str(a) for a in args])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    gen, val = tmp_path / "gen", tmp_path / "val"
+    ok("generate", "melon", "--out", gen, "--playlists", 300, "--songs", 600, "--tags", 50)
+    ok("split", "melon", gen / "train.json", "--out", val, "--seed", 0)
+    params = ["--param", "hidden=[8,8,16]", "--param", "epochs=1", "--param", "device=cpu"]
+    ok("train", "--melon", val, "--model", "content-autoencoder", "--out", tmp_path / "c", *params)
+    ok("train", "--melon", val, "--model", "userknn", "--out", tmp_path / "k")
+    questions = val / "questions.json"
+    ok("recommend", tmp_path / "k", "--questions", questions, "--out", tmp_path / "plain.json")
+    out = ok(
+        "recommend", tmp_path / "k", "--questions", questions, "--out", tmp_path / "d.json",
+        "--densify", tmp_path / "c", "--densify-size", 50, "--tags-from", "songs",
+    )  # fmt: skip
+    assert "playlists ->" in out
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    dense = json.loads((tmp_path / "d.json").read_text())
+    assert [a["id"] for a in plain] == [a["id"] for a in dense]
+    assert all(len(a["songs"]) == 100 and len(a["tags"]) == 10 for a in dense)
+    assert any(a["songs"] != b["songs"] for a, b in zip(plain, dense, strict=True))
+    res = CliRunner().invoke(app, ["recommend", str(tmp_path / "k"), "--questions",
+                                   str(questions), "--out", str(tmp_path / "x.json"),
+                                   "--densify", str(tmp_path / "k")])  # fmt: skip
+    assert res.exit_code == 1 and "no content neighbours" in res.output

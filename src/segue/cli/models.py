@@ -230,6 +230,24 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Newer listens (uid sid count) to score from instead of training."),
         ] = None,
+        densify: Annotated[
+            Path | None,
+            typer.Option(
+                help="A content-autoencoder model dir: pad short playlists with their songs' "
+                "content neighbours before scoring (--challenge/--questions)."
+            ),
+        ] = None,
+        densify_size: Annotated[
+            int, typer.Option(help="--densify: songs a padded query holds at most.")
+        ] = 100,
+        densify_cold: Annotated[
+            int,
+            typer.Option(help="--densify: last places given to neighbours the model lacks."),
+        ] = 0,
+        tags_from: Annotated[
+            str,
+            typer.Option(help="Melon tags: model (its tag scores) or songs (tags of the songs)."),
+        ] = "model",
     ) -> None:
         """Write recommendations: one line per user, a challenge submission, or Melon results.
 
@@ -241,24 +259,43 @@ def register(app: typer.Typer) -> None:
         given = [x for x in (users, challenge, questions) if x is not None]
         if len(given) != 1:
             raise ParameterError("give exactly one of --users, --challenge or --questions")
-        refuse_input_as_output(out_file, model_dir, *given, history)
+        refuse_input_as_output(out_file, model_dir, *given, history, densify)
+        if tags_from not in ("model", "songs"):
+            raise ParameterError(f"--tags-from must be model or songs, got {tags_from!r}")
         if challenge is not None or questions is not None:
-            from segue.cli.playlists import write_melon_continuations, write_mpd_continuations
+            from segue.cli.playlists import (
+                load_densifier,
+                write_melon_continuations,
+                write_mpd_continuations,
+            )
             from segue.serialization import load
 
             model = load(model_dir)
+            dens = load_densifier(densify, densify_size, densify_cold)
             if challenge is not None:
                 done = write_mpd_continuations(
-                    model, challenge, n or 500, out_file, team_name=team_name, email=email
+                    model,
+                    challenge,
+                    n or 500,
+                    out_file,
+                    team_name=team_name,
+                    email=email,
+                    densify=dens,
                 )
                 note = f" ({done['cold']} with no seed tracks: cold start)" if done["cold"] else ""
             else:
                 if n not in (None, 100):
                     raise ParameterError("Melon results have exactly 100 songs: drop --n")
-                done = write_melon_continuations(model, questions, out_file)
+                done = write_melon_continuations(
+                    model, questions, out_file, densify=dens, tags_from=tags_from
+                )
                 note = ""
             out.print(f"{done['playlists']} playlists -> {out_file}{note}", highlight=False)
             return
+        if densify is not None or tags_from != "model":
+            raise ParameterError(
+                "--densify and --tags-from continue playlists: give --challenge or --questions"
+            )
         n = 100 if n is None else n
         counts = recommend_to_file(model_dir, users, n, out_file, unknown=unknown, history=history)
         note = ""

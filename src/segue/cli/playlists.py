@@ -181,25 +181,51 @@ def playlist_training_data(mpd: Path | None, melon: Path | None, *, titles: bool
     return playlist_interactions(playlists, with_tags=True, with_titles=titles)
 
 
-def _mpd_rows(model: Any, queries: Any, n: int) -> list[tuple[int, list[str]]]:
+def load_densifier(content_dir: Path | None, size: int = 100, cold_slots: int = 0) -> Any:
+    """The :class:`~segue.inference.densify.Densifier` of ``--densify DIR``, or None."""
+    if content_dir is None:
+        return None
+    from segue.inference.densify import Densifier
+    from segue.serialization import load
+
+    content = load(content_dir)
+    if not hasattr(content, "neighbours"):
+        raise ParameterError(
+            f"--densify {content_dir}: a {type(content).__name__} model has no content "
+            "neighbours; train one with --model content-autoencoder"
+        )
+    return Densifier(content, size=size, cold_slots=cold_slots)
+
+
+def _mpd_rows(model: Any, queries: Any, n: int, densify: Any = None) -> list[tuple[int, list[str]]]:
     from segue.inference.continuation import continue_playlists
 
     rows: list[tuple[int, list[str]]] = []
     with progress_bar("continuing playlists", queries.n_playlists, unit="playlists") as adv:
-        for batch in continue_playlists(model, queries, n, progress=adv):
+        for batch in continue_playlists(model, queries, n, progress=adv, densify=densify):
             rows += zip(batch.pids.tolist(), batch.tracks, strict=True)
     return rows
 
 
 def write_mpd_continuations(
-    model: Any, challenge: Path, n: int, out_file: Path, *, team_name: str, email: str
+    model: Any,
+    challenge: Path,
+    n: int,
+    out_file: Path,
+    *,
+    team_name: str,
+    email: str,
+    densify: Any = None,
 ) -> dict[str, int]:
-    """Continue every challenge playlist and write the official submission CSV."""
+    """Continue every challenge playlist and write the official submission CSV.
+
+    ``densify`` (a :class:`~segue.inference.densify.Densifier`) pads short queries first.
+    """
     from segue.data.readers.mpd import read_challenge_set
     from segue.metrics.submission import write_mpd_submission
 
     queries = read_challenge_set(challenge)
-    rows = _mpd_rows(model, queries, n)
+    rows = _mpd_rows(model, queries, n, densify)
     short = [pid for pid, tracks in rows if len(tracks) < n]
     if short:
         from segue.exceptions import DataFormatError
@@ -215,8 +241,14 @@ def write_mpd_continuations(
     return {"playlists": len(rows), "cold": empty}
 
 
-def write_melon_continuations(model: Any, questions: Path, out_file: Path) -> dict[str, int]:
-    """Answer every Melon question with 100 songs and 10 tags, in the results format."""
+def write_melon_continuations(
+    model: Any, questions: Path, out_file: Path, *, densify: Any = None, tags_from: str = "model"
+) -> dict[str, int]:
+    """Answer every Melon question with 100 songs and 10 tags, in the results format.
+
+    ``densify`` pads short questions with content neighbours first; ``tags_from="songs"``
+    takes the tags most attached to the recommended songs.
+    """
     from segue.data.readers.melon import read_melon
     from segue.inference.continuation import continue_playlists
     from segue.metrics.submission import write_melon_results
@@ -225,7 +257,13 @@ def write_melon_continuations(model: Any, questions: Path, out_file: Path) -> di
     rows: list[dict[str, Any]] = []
     with progress_bar("answering questions", queries.n_playlists, unit="playlists") as adv:
         for batch in continue_playlists(
-            model, queries, MELON_N_SONGS, n_tags=MELON_N_TAGS, progress=adv
+            model,
+            queries,
+            MELON_N_SONGS,
+            n_tags=MELON_N_TAGS,
+            progress=adv,
+            densify=densify,
+            tags_from=tags_from,  # type: ignore[arg-type]
         ):
             assert batch.tags is not None
             rows += [
