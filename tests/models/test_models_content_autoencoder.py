@@ -244,3 +244,23 @@ def test_cli_densify_and_song_tags(tmp_path):
                                    str(questions), "--out", str(tmp_path / "x.json"),
                                    "--densify", str(tmp_path / "k")])  # fmt: skip
     assert res.exit_code == 1 and "no content neighbours" in res.output
+
+
+def test_densified_adapter_equals_continuation_and_round_trips(tmp_path):
+    """The 'densified' first-stage adapter gives continue_playlists(densify=...)'s lists."""
+    from segue.models.densified import Densified
+
+    data = playlist_interactions(planted_playlists(n_cold=10))
+    params = {"hidden": [16, 16, 32], "epochs": 2, "batch_size": 16, "device": "cpu"}
+    content = {"model": "content-autoencoder", "params": params}
+    model = Densified({"model": "userknn"}, content, size=12).fit(data)
+    query = planted_playlists(seed=5, n_playlists=6)
+    query = Playlists(query.playlists, query.entries[query.entries["pos"] < 3], query.tracks)
+    dens = Densifier(model.content_, size=12)
+    want = next(continue_playlists(model.cf_, query, 15, densify=dens)).tracks
+    got = next(continue_playlists(model, query, 15)).tracks
+    assert got == want and got != next(continue_playlists(model.cf_, query, 15)).tracks
+    save_model(model, tmp_path / "m")
+    assert next(continue_playlists(load_model(tmp_path / "m"), query, 15)).tracks == got
+    with pytest.raises(ParameterError, match="content"):
+        Densified({"model": "userknn"}, {"nope": 1}).validate_params()

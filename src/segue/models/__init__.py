@@ -13,6 +13,7 @@ _LAZY = {
     "Autoencoder": "segue.models.autoencoder",
     "BaseRecommender": "segue.models.base",
     "ContentAutoencoder": "segue.models.content_autoencoder",
+    "Densified": "segue.models.densified",
     "FitData": "segue.models.base",
     "Recs": "segue.models.base",
     "Target": "segue.models.base",

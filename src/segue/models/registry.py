@@ -43,6 +43,7 @@ BUILTIN_MODULES = (
     "segue.models.wrmf",
     "segue.models.knn",
     "segue.models.content_autoencoder",
+    "segue.models.densified",
     "segue.models.autoencoder",
     "segue.models.tcn",
     "segue.models.youtube_dnn",
