@@ -13,6 +13,7 @@ Prometheus, and ``--log-format json`` writes every log line, the access log incl
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
 
         from segue.serialization import load
         from segue.service.app import ADMIN_TOKEN_ENV, BLAS_THREADS_ENV, MODEL_DIR_ENV, WORKERS_ENV
-        from segue.service.logs import LOG_FORMATS, log_config
+        from segue.service.logs import LOG_FORMATS, json_line, log_config
         from segue.service.protocol import (
             BODY_TIMEOUT_ENV,
             HEADER_TIMEOUT_ENV,
@@ -98,8 +99,11 @@ def register(app: typer.Typer) -> None:
             raise ParameterError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
         # a wrong or tampered directory fails here, in one line, before uvicorn starts (each
         # worker then loads its own copy in the app's lifespan)
-        with status(f"checking {model_dir}"):
+        if log_format == "json":  # every line JSON: no spinner, the first words as a log line
             model = type(load(model_dir)).__name__
+        else:
+            with status(f"checking {model_dir}"):
+                model = type(load(model_dir)).__name__
         os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
         os.environ[HEADER_TIMEOUT_ENV] = str(header_timeout)
         os.environ[BODY_TIMEOUT_ENV] = str(body_timeout)
@@ -107,12 +111,15 @@ def register(app: typer.Typer) -> None:
         if blas_threads is not None:
             os.environ[BLAS_THREADS_ENV] = str(blas_threads)
         admin = "on" if os.environ.get(ADMIN_TOKEN_ENV) else f"off, {ADMIN_TOKEN_ENV} unset"
-        out.print(
+        started = (
             f"serving {model} from {model_dir} on http://{host}:{port} "
             f"({workers} worker{'s' if workers > 1 else ''}; `kill -HUP {os.getpid()}` reloads "
-            f"the model; POST /admin/reload {admin})",
-            highlight=False,
+            f"the model; POST /admin/reload {admin})"
         )
+        if log_format == "json":
+            print(json_line("segue.cli", started), file=sys.stderr, flush=True)
+        else:
+            out.print(started, highlight=False)
         # segue's own log lines (model loaded, reloads, internal errors) and the access log
         # (written by the app, with latency and request id) in the chosen format
         config = log_config(

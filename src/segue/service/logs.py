@@ -17,7 +17,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "log_config"]
+__all__ = ["LOG_FORMATS", "JsonFormatter", "json_line", "log_config"]
 
 LOG_FORMATS = ("plain", "json")
 
@@ -41,6 +41,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def json_line(logger: str, message: str, level: int = logging.INFO) -> str:
+    """One JSON log line written before logging is set up (``segue serve``'s first words)."""
+    record = logging.LogRecord(logger, level, "", 0, message, None, None)
+    return JsonFormatter().format(record)
 
 
 def log_config(
