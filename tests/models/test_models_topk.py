@@ -53,3 +53,38 @@ def test_accepts_any_numeric_dtype() -> None:
     assert top.dtype == np.float32
     items64, _ = topk(np.array([[0.5, 0.1]]), 1)
     np.testing.assert_array_equal(items64, [[0]])
+
+
+def test_ties_at_the_kth_place_keep_the_lower_index() -> None:
+    scores = np.array([[1, 1, 1, 2, 1, 0], [0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    items, _ = topk(scores, 2, copy=True)
+    np.testing.assert_array_equal(items, [[3, 0], [0, 1]])
+
+
+@pytest.mark.parametrize("heap", [True, False])
+def test_heap_and_partition_routes_agree(heap: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """faiss's heaps (when installed) and argpartition give the same lists, ties included."""
+    from segue.models import topk as module
+
+    if heap and not module._heap_library():
+        pytest.skip("faiss is not installed")
+    monkeypatch.setattr(module, "_faiss", module._heap_library() if heap else False)
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 4, (40, 200)).astype(np.float32)  # many ties
+    scores[:, 150:] = -np.inf  # unrecommendable columns
+    exclude = sp.random_array((40, 200), density=0.1, format="csr", random_state=rng)
+    allow = rng.choice(200, 60, replace=False)
+    for kw in ({}, {"exclude": exclude}, {"allow": allow}, {"exclude": exclude, "allow": allow}):
+        items, top = topk(scores, 30, copy=True, **kw)
+        masked = scores.copy()
+        if "exclude" in kw:
+            masked[exclude.toarray() != 0] = -np.inf
+        if "allow" in kw:
+            keep = np.zeros(200, dtype=bool)
+            keep[allow] = True
+            masked[:, ~keep] = -np.inf
+        expected = np.argsort(-masked, axis=1, kind="stable")[:, :30]
+        best = np.take_along_axis(masked, expected, 1)
+        expected[np.isneginf(best)] = -1
+        np.testing.assert_array_equal(items, expected)
+        np.testing.assert_array_equal(top, best)
