@@ -250,17 +250,18 @@ def test_densified_adapter_equals_continuation_and_round_trips(tmp_path):
     """The 'densified' first-stage adapter gives continue_playlists(densify=...)'s lists."""
     from segue.models.densified import Densified
 
-    data = playlist_interactions(planted_playlists(n_cold=10))
+    data = playlist_interactions(planted_playlists(n_cold=10, tags=True), with_tags=True)
     params = {"hidden": [16, 16, 32], "epochs": 2, "batch_size": 16, "device": "cpu"}
     content = {"model": "content-autoencoder", "params": params}
     model = Densified({"model": "userknn"}, content, size=12).fit(data)
-    query = planted_playlists(seed=5, n_playlists=6)
+    query = planted_playlists(seed=5, n_playlists=6, tags=True)
     query = Playlists(query.playlists, query.entries[query.entries["pos"] < 3], query.tracks)
     dens = Densifier(model.content_, size=12)
-    want = next(continue_playlists(model.cf_, query, 15, densify=dens)).tracks
-    got = next(continue_playlists(model, query, 15)).tracks
-    assert got == want and got != next(continue_playlists(model.cf_, query, 15)).tracks
+    want = next(continue_playlists(model.cf_, query, 15, n_tags=1, densify=dens))
+    got = next(continue_playlists(model, query, 15, n_tags=1))
+    assert got.tracks == want.tracks and got.tags == want.tags
+    assert got.tracks != next(continue_playlists(model.cf_, query, 15)).tracks
     save_model(model, tmp_path / "m")
-    assert next(continue_playlists(load_model(tmp_path / "m"), query, 15)).tracks == got
+    assert next(continue_playlists(load_model(tmp_path / "m"), query, 15)).tracks == got.tracks
     with pytest.raises(ParameterError, match="content"):
         Densified({"model": "userknn"}, {"nope": 1}).validate_params()

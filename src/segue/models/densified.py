@@ -9,7 +9,8 @@ so is this adapter::
     params = { model = { model = "userknn" }, content = { model = "content-autoencoder" } }
 
 It fits both models on the same playlists and, in the retrieval hook, pads each query with its
-songs' content neighbours before the CF model retrieves; only the real seeds are masked. Its
+songs' content neighbours before the CF model retrieves songs (tags, for Melon, come from the
+query as asked); only the real seeds are masked. Its
 lists equal ``continue_playlists(cf, queries, densify=Densifier(content, ...))`` (a test checks
 it). Cold neighbours cannot be candidates (the CF model does not know them).
 """
@@ -107,13 +108,23 @@ class Densified(BaseRecommender):
         return self.cf_.score(np.full(len(user_idx), -1, dtype=np.int32), rows)
 
     def _retrieve(self, batch: QueryBatch, targets: Mapping[str, Target]) -> dict[str, TopK]:
+        """Songs from the densified rows; tags from the rows as asked (as continuation does)."""
         rows = self._densifier().expand(batch.rows, self.items_).rows
-        return self.cf_.retrieve(
-            np.full(len(batch), -1, dtype=np.int32),
-            rows,
-            targets,
-            exclude_seen=False,
-            exclude=batch.mask,
-            playlists=batch.playlists,
-            batch_size=max(1, len(batch)),
-        )
+        unseen = np.full(len(batch), -1, dtype=np.int32)
+        songs = {k: t for k, t in targets.items() if k != "tags"}
+        found = {}
+        for chosen, query in ((songs, rows), ({"tags": targets.get("tags")}, batch.rows)):
+            if not chosen or None in chosen.values():
+                continue
+            found.update(
+                self.cf_.retrieve(
+                    unseen,
+                    query,
+                    chosen,
+                    exclude_seen=False,
+                    exclude=batch.mask,
+                    playlists=batch.playlists,
+                    batch_size=max(1, len(batch)),
+                )
+            )
+        return found
