@@ -46,12 +46,14 @@ def test_registered_as_tcn() -> None:
 
 def test_learns_the_planted_groups() -> None:
     train, truth = planted_holdout()
-    model = TCN(dim=16, blocks=1, window=20, epochs=40, batch_size=16, lr=1e-2, patience=4)
-    model.set_params(validation_rows=60).fit(train)
+    # fixed epochs: a holdout carved from these rows hides the popular songs too, which the
+    # planted truth never holds, so stopping on it would favour the popularity prior
+    model = TCN(dim=16, blocks=1, window=20, epochs=10, batch_size=16, lr=1e-2)
+    model.set_params(validation_rows=0).fit(train)
     pop = held_out_ndcg(MostPopular().fit(train), train, truth)
     got = held_out_ndcg(model, train, truth)
     assert got > 3 * pop + 0.05, (got, pop)
-    assert model.epochs_trained_ >= 1 and model.seconds_per_epoch_ > 0
+    assert model.epochs_trained_ == 10 and model.seconds_per_epoch_ > 0
 
 
 def test_permuting_the_seeds_changes_the_scores(ring) -> None:
@@ -118,6 +120,9 @@ def test_same_seed_same_model_and_saved_as_safetensors(tmp_path) -> None:
         {"lr": 0},
         {"dropout": 1.0},
         {"negatives": 0},
+        {"samples": 0},
+        {"init": "zeros"},
+        {"sample_power": -1.0},
         {"device": "tpu"},
         {"batch_size": 1.5},
     ],

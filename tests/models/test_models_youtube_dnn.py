@@ -37,8 +37,10 @@ def test_registered_as_youtube_dnn() -> None:
 
 def test_learns_the_planted_groups() -> None:
     train, truth = planted_holdout()
-    model = YouTubeDNN(dim=16, hidden=[32], negatives=64, epochs=40, batch_size=16, lr=1e-2)
-    model.set_params(validation_rows=60, patience=5).fit(train)
+    # fixed epochs: a holdout carved from these rows hides the popular songs too, which the
+    # planted truth never holds, so stopping on it would favour the popularity prior
+    model = YouTubeDNN(dim=16, hidden=[32], negatives=64, epochs=10, batch_size=16, lr=1e-2)
+    model.set_params(validation_rows=0).fit(train)
     pop = held_out_ndcg(MostPopular().fit(train), train, truth)
     got = held_out_ndcg(model, train, truth)
     assert got > 3 * pop + 0.05, (got, pop)

@@ -6,14 +6,17 @@ embeddings of the last ``window`` seed songs, in playlist order, pass through ``
 linear unit convolutions (``x + A * sigmoid(B)``, kernel ``kernel``, residual), are max-pooled
 over time and, with the average embedding of the title words, mapped by a fully connected layer
 to a playlist vector ``u`` in the song-embedding space: ``P(song j | playlist) =
-sigmoid(u . v_j)``, ``v_j`` the song's embedding (the same table the convolutions read).
+sigmoid(u . v_j + b_j)``, ``v_j`` the song's embedding (the same table the convolutions read)
+and ``b_j`` a learned song bias (the paper's form plus a bias: without it, popularity has to be
+carried by the embeddings, which 6,000 playlists cannot teach; it rides as one more dimension,
+``[u, 1] . [v_j, b_j]``, so retrieval stays one inner product).
 
 Training draws a prediction point ``k`` per playlist in every mini-batch and pushes up
 ``positives`` songs drawn from those after ``k`` (any of them: the paper found that training on
-the next song only hurts) against ``negatives`` songs drawn uniformly from the catalogue
-(binary cross-entropy). A playlist with a title may draw ``k = 0``, so title-only queries get a
-trained vector. Retrieval is a dense inner product over the catalogue
-(:class:`~segue.models.tower.QueryTower`).
+the next song only hurts) against ``negatives`` songs drawn from the catalogue (uniformly,
+or by popularity^``sample_power``; binary cross-entropy). A playlist with a title may draw
+``k = 0``, so title-only queries get a trained vector. Retrieval is a dense inner product over
+the catalogue (:class:`~segue.models.tower.QueryTower`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def _network(n_items: int, dim: int, kernel: int, blocks: int, dropout: float) -
             self.emb = nn.Embedding(n_items, dim, sparse=True)  # rows met in a batch only
             nn.init.normal_(self.emb.weight, std=0.1)
             self.convs = nn.ModuleList(nn.Conv1d(dim, 2 * dim, kernel) for _ in range(blocks))
+            self.bias = nn.Embedding(n_items, 1, sparse=True)
+            nn.init.zeros_(self.bias.weight)
             self.fc = nn.Linear(2 * dim, dim)
             self.drop = nn.Dropout(dropout)
 
@@ -59,10 +64,14 @@ def _network(n_items: int, dim: int, kernel: int, blocks: int, dropout: float) -
             title = functional.embedding_bag(
                 values, self.emb.weight, offsets, mode="mean", sparse=True
             )
-            return self.fc(self.drop(t.cat([pooled, title], dim=1)))
+            u = self.fc(self.drop(t.cat([pooled, title], dim=1)))
+            return t.cat([u, t.ones_like(u[:, :1])], dim=1)
+
+        def item_tables(self) -> list[Any]:
+            return [self.emb]
 
         def items(self) -> Any:
-            return self.emb.weight
+            return t.cat([self.emb.weight, self.bias.weight], dim=1)
 
     return TemporalCNN()
 
@@ -82,7 +91,15 @@ class TCN(QueryTower):
     window
         Seed songs read, the last ones in playlist order.
     positives, negatives
-        Songs after the prediction point, and uniformly drawn songs, per playlist and step.
+        Songs after the prediction point, and drawn songs, per playlist and step.
+    sample_power
+        Negatives are drawn with probability proportional to popularity to this power (0:
+        uniformly over the catalogue).
+    samples
+        Prediction points drawn per playlist and epoch (an epoch is ``samples`` passes).
+    init
+        ``"svd"``: the song embeddings start from the truncated SVD of the training rows
+        (scaled); ``"random"``: from N(0, 0.1).
     dropout
         Dropout before the fully connected layer.
     lr, weight_decay
@@ -100,6 +117,7 @@ class TCN(QueryTower):
     """
 
     label = "tcn"
+    _nonnegative_params = (*QueryTower._nonnegative_params, "sample_power")
     window_length = "window"
     _int_params = (
         *QueryTower._int_params,
@@ -118,6 +136,9 @@ class TCN(QueryTower):
         window: int = 50,
         positives: int = 4,
         negatives: int = 32,
+        sample_power: float = 0.0,
+        samples: int = 1,
+        init: str = "svd",
         dropout: float = 0.1,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
@@ -134,6 +155,9 @@ class TCN(QueryTower):
         self.window = window
         self.positives = positives
         self.negatives = negatives
+        self.sample_power = sample_power
+        self.samples = samples
+        self.init = init
         self.dropout = dropout
         self.lr = lr
         self.weight_decay = weight_decay
@@ -154,8 +178,18 @@ class TCN(QueryTower):
     def _network(self, n_items: int) -> Any:
         return _network(n_items, self.dim, self.kernel, self.blocks, self.dropout)
 
+    def _negative_sampling(self) -> tuple[np.ndarray, np.ndarray]:
+        """Track columns and their probabilities of being drawn as negatives."""
+        cached = self.__dict__.get("_negatives_cache")
+        if cached is None or cached[0] is not self._popularity:
+            columns = self._track_columns
+            weight = (self._popularity[columns] + 1.0) ** self.sample_power
+            cached = (self._popularity, columns, weight / weight.sum())
+            self._negatives_cache = cached
+        return cached[1], cached[2]
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """``sigmoid(u . v_j)``: the model's probability that song j belongs to the playlist."""
+        """``sigmoid(u . v_j + b_j)``: the probability that song j belongs to the playlist."""
         np.negative(logits, out=logits)
         np.exp(logits, out=logits)
         logits += 1.0
@@ -170,10 +204,13 @@ class TCN(QueryTower):
         lengths = after.lengths()
         pick = np.floor(rng.random((n, self.positives)) * lengths[:, None]).astype(np.int64)
         pos = after.values[after.indptr[:-1, None] + pick]
-        neg = self._track_columns[rng.integers(0, len(self._track_columns), (n, self.negatives))]
-        u = net.query(inputs)
-        pos_t = net.emb(t.from_numpy(pos).to(self._dev))
-        neg_t = net.emb(t.from_numpy(neg).to(self._dev))
-        s_pos = (u[:, None, :] * pos_t).sum(-1)
-        s_neg = (u[:, None, :] * neg_t).sum(-1)
+        columns, p = self._negative_sampling()
+        neg = columns[rng.choice(len(columns), size=(n, self.negatives), p=p)]
+        u = net.query(inputs)[:, :-1]
+
+        def logits(songs: np.ndarray) -> Any:
+            idx = t.from_numpy(songs).to(self._dev)
+            return (u[:, None, :] * net.emb(idx)).sum(-1) + net.bias(idx)[..., 0]
+
+        s_pos, s_neg = logits(pos), logits(neg)
         return functional.softplus(-s_pos).mean() + functional.softplus(s_neg).mean()

@@ -157,6 +157,7 @@ class QueryTower(BaseRecommender):
         ("epochs", 1),
         ("patience", 1),
         ("batch_size", 2),
+        ("samples", 1),
         ("validation_rows", 0),
         ("seed", 0),
     )
@@ -176,6 +177,8 @@ class QueryTower(BaseRecommender):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise ParameterError(f"{name} must be a number >= 0, got {value!r}")
+        if self.init not in ("svd", "random"):
+            raise ParameterError(f"init must be 'svd' or 'random', got {self.init!r}")
         if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
             raise ParameterError(f"dropout must be in [0, 1), got {self.dropout!r}")
         check_device(self.device)
@@ -254,7 +257,15 @@ class QueryTower(BaseRecommender):
             queries = self._queries(lists, train, self._ages(data))
             self._popularity = np.bincount(lists.values, minlength=n_items).astype(np.float64)
             self._track_columns = np.flatnonzero(track)
-            net = self._network(n_items).to(dev)
+            net = self._network(n_items)
+            with torch().no_grad():  # the song bias starts at log popularity: the prior
+                prior = np.log((self._popularity + 1.0) / (len(lists) + 1.0))
+                net.bias.weight[:, 0] = torch().from_numpy(prior.astype(np.float32))
+                if self.init == "svd":
+                    vectors = self._svd_vectors(train)
+                    for table in net.item_tables():
+                        table.weight.copy_(torch().from_numpy(vectors))
+            net = net.to(dev)
             self._net, self._dev, self._item_cache = net, dev, None
             optimizer = _Optimizer(net, self.lr, self.weight_decay)
             context = (queries.titles.lengths() + queries.tags.lengths()) > 0
@@ -291,6 +302,26 @@ class QueryTower(BaseRecommender):
         self.epochs_trained_ = len(self.epochs_)
         self.seconds_per_epoch_ = float(np.mean([e.seconds for e in self.epochs_]))
         del self._fit_kinds
+
+    def _svd_vectors(self, train: sp.csr_array) -> np.ndarray:
+        """``(n_items, dim)`` starting song vectors: the truncated SVD of the training rows.
+
+        Why: a few thousand playlists give a network few steps per song; starting from the
+        co-occurrence structure (PureSVD's item factors, scaled to the random start's norm)
+        lets training refine it instead of finding it.
+        """
+        from scipy.sparse.linalg import svds
+
+        k = min(self.dim, min(train.shape) - 1)
+        out = np.zeros((train.shape[1], self.dim), dtype=np.float32)
+        if k < 1:
+            return out
+        _, s, vt = svds(sp.csr_array(train, dtype=np.float64), k=k, random_state=self.seed)
+        vectors = vt.T * np.sqrt(s)
+        norms = np.linalg.norm(vectors, axis=1)
+        scale = 0.1 * np.sqrt(self.dim) / max(float(norms[norms > 0].mean()), 1e-12)
+        out[:, :k] = vectors * scale
+        return out
 
     def _holdout(
         self, data: FitData, matrix: sp.csr_array, order: sp.csr_array | None
@@ -329,7 +360,12 @@ class QueryTower(BaseRecommender):
     ) -> float:
         t = torch()
         net.train()
-        shuffled = eligible[t.randperm(len(eligible), generator=gen).numpy()]
+        shuffled = np.concatenate(  # each row draws ``samples`` prediction points per epoch
+            [
+                eligible[t.randperm(len(eligible), generator=gen).numpy()]
+                for _ in range(self.samples)
+            ]
+        )
         total, batches = 0.0, 0
         for start in range(0, len(shuffled), self.batch_size):
             rows = shuffled[start : start + self.batch_size]
@@ -360,11 +396,14 @@ class QueryTower(BaseRecommender):
 
     def _validate(self, holdout: Holdout, lists: Ragged) -> float:
         net = self._net
+        track, _, _ = self._kinds(holdout.train.shape[1])
         net.eval()
         try:
 
             def score(rows: IdxArray, queries: sp.csr_array) -> ScoreMatrix:
-                return self._scores(net, self._queries(lists.take(rows), queries))
+                scores = self._scores(net, self._queries(lists.take(rows), queries))
+                scores[:, ~track] = -np.inf  # the questions ask for songs, as the playlists do
+                return scores
 
             return holdout_ndcg(score, holdout)
         finally:

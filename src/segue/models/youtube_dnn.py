@@ -72,6 +72,9 @@ def _network(n_items: int, dim: int, hidden: Sequence[int], dropout: float) -> A
             u = self.user(x)
             return t.cat([u, t.ones_like(u[:, :1])], dim=1)
 
+        def item_tables(self) -> list[Any]:
+            return [self.inputs, self.outputs]
+
         def items(self) -> Any:
             return t.cat([self.outputs.weight, self.bias.weight], dim=1)
 
@@ -92,6 +95,11 @@ class YouTubeDNN(QueryTower):
         Popularity-drawn songs shared by a mini-batch, besides its own positives.
     sample_power
         Negatives are drawn with probability proportional to popularity to this power.
+    samples
+        Prediction points drawn per playlist and epoch (an epoch is ``samples`` passes).
+    init
+        ``"svd"``: the song embeddings start from the truncated SVD of the training rows
+        (scaled); ``"random"``: from N(0, 0.1).
     dropout
         Dropout after every ReLU layer.
     lr, weight_decay
@@ -118,6 +126,8 @@ class YouTubeDNN(QueryTower):
         hidden: Sequence[int] = (256,),
         negatives: int = 1024,
         sample_power: float = 0.75,
+        samples: int = 1,
+        init: str = "svd",
         dropout: float = 0.1,
         lr: float = 3e-3,
         weight_decay: float = 0.0,
@@ -132,6 +142,8 @@ class YouTubeDNN(QueryTower):
         self.hidden = hidden
         self.negatives = negatives
         self.sample_power = sample_power
+        self.samples = samples
+        self.init = init
         self.dropout = dropout
         self.lr = lr
         self.weight_decay = weight_decay
