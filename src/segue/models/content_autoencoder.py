@@ -133,9 +133,9 @@ def _catalogue(train: Interactions) -> Interactions:
     """``train`` with the metadata's songs that no training playlist holds as empty columns."""
     playlists = train.playlists
     assert playlists is not None
-    known = set(train.items.ids[train.items.columns(ItemKind.TRACK)].tolist())
-    ids = playlists.tracks["track"].to_numpy(dtype=object)
-    cold = np.array([t for t in pd.unique(ids) if t not in known], dtype=object)
+    tracks = train.items.columns(ItemKind.TRACK) if train.items.has_kinds else slice(None)
+    ids = pd.unique(playlists.tracks["track"].to_numpy(dtype=object))
+    cold = ids[~pd.Index(ids, dtype=object).isin(train.items.ids[tracks])]
     if not len(cold):
         return train
     items = IdMap(
