@@ -21,8 +21,9 @@ Every model returns 100 items per target with already-heard items removed (impli
 by ``segue.metrics.evaluate.evaluate_lists``. implicit runs with BLAS limited to one thread
 (``threadpoolctl``), as segue's WRMF does around the same solver.
 
-Exit status 1 when segue's best model is below the best implicit model on NDCG@100 or
-recall@100 of either dataset.
+Exit status 1 when, on either dataset, segue's model picked by validation NDCG@100 is below
+implicit's model picked the same way, on NDCG@100 or recall@100 of the answers. (The best rows
+by answer score are printed too, for information: picking by them would tune on the answers.)
 
     .venv/bin/python bench/cf_quality.py [--datasets lastfm-hetrec-2k,msd-taste-42k]
                                          [--val-seed 0] [--data-dir DIR]
@@ -335,17 +336,18 @@ def run_dataset(name: str, df: pd.DataFrame, val_seed: int, log: Callable[[str],
 
 
 def verdict(name: str, runs: list[Run]) -> tuple[list[str], bool]:
-    lines, ok = [], True
-    for metric in (METRIC, f"recall@{K}"):
+    """Pass/fail on each side's model picked by *validation* NDCG only (the answers pick
+    nothing); the best rows by test score are printed for information, not judged."""
+    lines = []
+    rec = f"recall@{K}"
+    for metric in (METRIC, rec):
         seg = max((r for r in runs if r.source == "segue"), key=lambda r: r.summary[metric])
         imp = max((r for r in runs if r.source == "implicit"), key=lambda r: r.summary[metric])
-        ratio = seg.summary[metric] / imp.summary[metric]
-        ok &= ratio >= 1.0
         lines.append(
-            f"- {name}, best {metric} over all rows: segue {seg.model} ({seg.params}) "
-            f"{seg.summary[metric]:.4f} vs implicit {imp.model} ({imp.params}) "
-            f"{imp.summary[metric]:.4f}: ratio {ratio:.3f} "
-            + ("(segue >= peers)" if ratio >= 1.0 else "(SEGUE BELOW PEERS)")
+            f"- {name}, best {metric} over all rows (by test score: information, not the "
+            f"verdict): segue {seg.model} ({seg.params}) {seg.summary[metric]:.4f} vs implicit "
+            f"{imp.model} ({imp.params}) {imp.summary[metric]:.4f}: ratio "
+            f"{seg.summary[metric] / imp.summary[metric]:.3f}"
         )
     # implicit's own recommenders only: the ALS row on segue's confidence matrix is segue's WRMF
     # model (same solver, same input, same seed), so it ties segue by construction
@@ -353,22 +355,26 @@ def verdict(name: str, runs: list[Run]) -> tuple[list[str], bool]:
     seg = max((r for r in runs if r.source == "segue"), key=lambda r: r.summary[METRIC])
     imp = max(own, key=lambda r: r.summary[METRIC])
     lines.append(
-        f"- {name}, best {METRIC} without the ALS row on segue's confidence matrix: segue "
-        f"{seg.model} {seg.summary[METRIC]:.4f} vs implicit {imp.model} ({imp.params}) "
-        f"{imp.summary[METRIC]:.4f}: ratio {seg.summary[METRIC] / imp.summary[METRIC]:.3f}"
+        f"- {name}, best {METRIC} without the ALS row on segue's confidence matrix (by test "
+        f"score: information): segue {seg.model} {seg.summary[METRIC]:.4f} vs implicit "
+        f"{imp.model} ({imp.params}) {imp.summary[METRIC]:.4f}: ratio "
+        f"{seg.summary[METRIC] / imp.summary[METRIC]:.3f}"
     )
-    # the honest pick: each side's tuned model with the best *validation* NDCG
+    # the verdict: each side's tuned model with the best *validation* NDCG
     seg = max((r for r in runs if r.source == "segue" and r.val is not None), key=lambda r: r.val)
     imp = max(
         (r for r in runs if r.source == "implicit" and r.val is not None), key=lambda r: r.val
     )
-    rec = f"recall@{K}"
+    ndcg_ratio = seg.summary[METRIC] / imp.summary[METRIC]
+    rec_ratio = seg.summary[rec] / imp.summary[rec]
+    ok = ndcg_ratio >= 1.0 and rec_ratio >= 1.0
     lines.append(
-        f"- {name}, each side's model picked by validation {METRIC}: segue {seg.model} "
-        f"(val {seg.val:.4f}) test {seg.summary[METRIC]:.4f} / recall {seg.summary[rec]:.4f}"
-        f" vs implicit {imp.model} (val {imp.val:.4f}) test {imp.summary[METRIC]:.4f} / recall "
-        f"{imp.summary[rec]:.4f}: NDCG ratio {seg.summary[METRIC] / imp.summary[METRIC]:.3f}, "
-        f"recall ratio {seg.summary[rec] / imp.summary[rec]:.3f}"
+        f"- {name}, VERDICT, each side's model picked by validation {METRIC}: segue "
+        f"{seg.model} (val {seg.val:.4f}) test {seg.summary[METRIC]:.4f} / recall "
+        f"{seg.summary[rec]:.4f} vs implicit {imp.model} (val {imp.val:.4f}) test "
+        f"{imp.summary[METRIC]:.4f} / recall {imp.summary[rec]:.4f}: NDCG ratio "
+        f"{ndcg_ratio:.3f}, recall ratio {rec_ratio:.3f} "
+        + ("(segue >= peers)" if ok else "(SEGUE BELOW PEERS)")
     )
     return lines, ok
 
@@ -459,9 +465,12 @@ def main() -> None:
         print(line)
     print(f"\ntotal time {time.perf_counter() - t_all:.1f} s")
     if not all_ok:
-        print("FAIL: segue's best model is below implicit's best on some dataset/metric")
+        print("FAIL: segue's validation pick is below implicit's on some dataset/metric")
         sys.exit(1)
-    print("OK: segue's best model >= implicit's best on every dataset, NDCG@100 and recall@100")
+    print(
+        "OK: segue's validation-picked model >= implicit's validation-picked model on every "
+        "dataset, NDCG@100 and recall@100"
+    )
 
 
 if __name__ == "__main__":
