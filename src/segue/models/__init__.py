@@ -21,6 +21,7 @@ _LAZY = {
     "ItemKNN": "segue.models.knn",
     "UserKNN": "segue.models.knn",
     "MostPopular": "segue.models.popularity",
+    "NCF": "segue.models.ncf",
     "TCN": "segue.models.tcn",
     "WRMF": "segue.models.wrmf",
     "YouTubeDNN": "segue.models.youtube_dnn",

@@ -47,6 +47,7 @@ BUILTIN_MODULES = (
     "segue.models.autoencoder",
     "segue.models.tcn",
     "segue.models.youtube_dnn",
+    "segue.models.ncf",
     "segue.ranking.two_stage",
 )
 """Modules whose import registers segue's own models, in the order the CLI lists them."""
