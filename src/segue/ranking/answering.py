@@ -152,6 +152,7 @@ def rank(
         targets,
         exclude=rows if exclude is None else exclude,
         exclude_seen=False,
+        playlists=queries,
     )
     cands = sets["tracks"]
     if model.fusion_weights_ is not None:

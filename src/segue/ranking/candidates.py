@@ -207,7 +207,12 @@ def retrieve_candidates(
     targets = {"tracks": (items.columns(ItemKind.TRACK), n, n_per_source or n)}
     history = query_history(items, queries)
     return retrieve_candidate_sets(
-        models, history.matrix, history.users.ids, targets, batch_size=batch_size
+        models,
+        history.matrix,
+        history.users.ids,
+        targets,
+        batch_size=batch_size,
+        playlists=queries,
     )["tracks"]
 
 
@@ -220,6 +225,7 @@ def retrieve_candidate_sets(
     exclude: sp.csr_array | None = None,
     exclude_seen: bool = True,
     batch_size: int = 256,
+    playlists: Playlists | None = None,
 ) -> dict[str, CandidateSet]:
     """One merged candidate set per target, from one scoring pass of each source.
 
@@ -228,7 +234,8 @@ def retrieve_candidate_sets(
     tracks and tags, which every source retrieves in the same pass of
     :meth:`~segue.models.base.BaseRecommender.retrieve` (scoring is the expensive part; the
     top-N selections are cheap). Seeds (with ``exclude_seen``) and ``exclude``'s items are
-    never candidates.
+    never candidates. ``playlists`` (the queries, one per row) reach the sources that read
+    them (the order of the seeds, for ``tcn``).
     """
     for name, (_, n, k) in targets.items():
         if n < 1 or k < 1:
@@ -249,6 +256,7 @@ def retrieve_candidate_sets(
             exclude_seen=exclude_seen,
             exclude=exclude,
             batch_size=batch_size,
+            playlists=playlists,
         )
         seconds[name] = time.perf_counter() - start
         for t in targets:

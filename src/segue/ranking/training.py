@@ -204,7 +204,9 @@ def fit_two_stage(model: TwoStage, playlists: Playlists, full: Interactions) -> 
         start = time.perf_counter()
         targets = rank_targets(model, inter.items, model.n, model.n_tags if melon else 0)
         history = query_history(inter.items, split.queries)
-        sets = retrieve_candidate_sets(models, history.matrix, history.users.ids, targets)
+        sets = retrieve_candidate_sets(
+            models, history.matrix, history.users.ids, targets, playlists=split.queries
+        )
         tracks = sets["tracks"]
         if fold == 0:  # the merge's weights and the cold-start list, from the first fold
             model.fusion_weights_ = (
