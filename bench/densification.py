@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -66,7 +67,13 @@ added song is 1: UserKNN and EASE binarise their queries, so another weight chan
 
 CONTENT = {
     "melon-gen": {"hidden": [256, 256, 512], "epochs": 8, "patience": 2},
-    "mpd": {"hidden": [128, 128, 256], "max_features": 4096, "epochs": 4, "patience": 2},
+    "mpd": {
+        "hidden": [128, 128, 256],
+        "max_features": 4096,
+        "epochs": 4,
+        "patience": 2,
+        "validation_rows": 300,
+    },
     "melon-real": {"hidden": [128, 128, 256], "epochs": 6, "patience": 2},
 }
 """Content autoencoder sizes: the write-up's 512/1024 shape, narrowed to fit 2 loaded cores."""
@@ -291,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tags", type=int, default=400, help="melon-gen tags")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 220)
+    logging.basicConfig(format="  %(message)s")
+    logging.getLogger("segue.nn").setLevel(logging.INFO)  # one line per epoch
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     bad = [n for n in names if n not in DATASETS]
     if bad:

@@ -20,6 +20,7 @@ the Melon solutions followed), applied to the code during training.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -43,6 +44,7 @@ FIELDS = ("year", "month", "genre", "detail_genre", "artist", "album", "tag")
 
 _IVF_FROM = 200_000  # songs from which the neighbour index is IVF instead of exact
 _SEARCH_ROWS = 4096  # seeds per faiss search call
+_CACHE_BYTES = 1 << 29  # neighbour lists kept per song up to 512 MiB
 
 
 def _pairs_of(values: pd.Series, rows: np.ndarray, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +207,10 @@ class ContentAutoencoder(BaseRecommender):
         Content neighbours per query song when scoring.
     lr, epochs, batch_size, patience
         Adam's learning rate, epochs at most, songs per batch, epochs without a better
-        validation NDCG before stopping (validation carved from the training playlists).
+        validation NDCG before stopping.
+    validation_rows
+        Training playlists whose last songs are hidden to compute that NDCG (carved from the
+        training data; their hidden songs do not give their playlists' tags to the features).
     seed, device
         Random seed; ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     """
@@ -229,6 +234,7 @@ class ContentAutoencoder(BaseRecommender):
         epochs: int = 20,
         batch_size: int = 256,
         patience: int = 3,
+        validation_rows: int = 1000,
         seed: int = 0,
         device: str = "auto",
     ) -> None:
@@ -243,8 +249,10 @@ class ContentAutoencoder(BaseRecommender):
         self.epochs = epochs
         self.batch_size = batch_size
         self.patience = patience
+        self.validation_rows = validation_rows
         self.seed = seed
         self.device = device
+        self._lock = threading.Lock()  # the neighbour cache fills from serving threads too
 
     def _validate_params(self) -> None:
         from segue.nn.runtime import check_device
@@ -264,7 +272,14 @@ class ContentAutoencoder(BaseRecommender):
             )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ParameterError(f"dropout is a drop probability in [0, 1), got {self.dropout}")
-        for name in ("n_neighbors", "epochs", "batch_size", "patience", "min_count"):
+        for name in (
+            "n_neighbors",
+            "epochs",
+            "batch_size",
+            "patience",
+            "min_count",
+            "validation_rows",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{name} must be a positive int, got {value!r}")
@@ -288,7 +303,9 @@ class ContentAutoencoder(BaseRecommender):
                 "content-autoencoder needs song metadata: train it on playlists (--mpd/--melon)"
             )
         view = _catalogue(data.train)
-        holdout = carve_holdout(view.matrix, seed=self.seed, order=_order(data, view))
+        holdout = carve_holdout(
+            view.matrix, n_rows=self.validation_rows, seed=self.seed, order=_order(data, view)
+        )
         playlists = data.playlists
         if holdout is not None:  # the hidden songs must not carry their playlists' tags
             playlists = _without(playlists, view, holdout.answers, holdout.rows)
@@ -374,6 +391,7 @@ class ContentAutoencoder(BaseRecommender):
     def _reset_cache(self) -> None:
         self._emb = None
         self._index = None
+        self._nn = None
 
     def embeddings(self) -> np.ndarray:
         """``(n_items, code)`` L2-normalised song embeddings, computed once from the weights.
@@ -434,7 +452,29 @@ class ContentAutoencoder(BaseRecommender):
         return self._neighbours(idx, k)
 
     def _neighbours(self, idx: IdxArray, k: int) -> tuple[IdxArray, np.ndarray]:
+        """:meth:`neighbours`, from a cache of each song's lists (searched once per song)."""
         idx = np.asarray(idx, dtype=np.int64)
+        width = max(k, self.n_neighbors)
+        with self._lock:
+            cache = getattr(self, "_nn", None)
+            if cache is None or cache[0].shape[1] < k:
+                n = self.features_.shape[0]
+                if n * width * 8 > _CACHE_BYTES:  # too big to keep: search every time
+                    return self._search(idx, k)
+                cache = (
+                    np.full((n, width), -1, dtype=np.int32),
+                    np.zeros((n, width), dtype=np.float32),
+                    np.zeros(n, dtype=bool),
+                )
+                self._nn = cache
+            found, sims, done = cache
+            todo = np.unique(idx[~done[idx]])
+            if len(todo):
+                found[todo], sims[todo] = self._search(todo, found.shape[1])
+                done[todo] = True
+        return found[idx, :k], sims[idx, :k]
+
+    def _search(self, idx: np.ndarray, k: int) -> tuple[IdxArray, np.ndarray]:
         out_idx = np.full((len(idx), k), -1, dtype=np.int32)
         out_sim = np.zeros((len(idx), k), dtype=np.float32)
         emb = self.embeddings()
