@@ -74,7 +74,13 @@ def register(app: typer.Typer) -> None:
         uvicorn_config = require("uvicorn.config", "segue serve")
 
         from segue.serialization import load
-        from segue.service.app import ADMIN_TOKEN_ENV, BLAS_THREADS_ENV, MODEL_DIR_ENV, WORKERS_ENV
+        from segue.service.app import (
+            ADMIN_TOKEN_ENV,
+            BLAS_THREADS_ENV,
+            FIRST_LOAD_WAIT,
+            MODEL_DIR_ENV,
+            WORKERS_ENV,
+        )
         from segue.service.logs import LOG_FORMATS, json_line, log_config
         from segue.service.protocol import (
             BODY_TIMEOUT_ENV,
@@ -139,4 +145,7 @@ def register(app: typer.Typer) -> None:
             access_log=False,  # uvicorn's own; the app writes segue.access
             http=GuardedH11Protocol,
             limit_concurrency=max_connections,
+            # with several workers, SIGHUP starts replacements that load the model before they
+            # count as started; give them as long as a request waits for a first load
+            timeout_worker_healthcheck=int(FIRST_LOAD_WAIT),
         )

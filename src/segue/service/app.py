@@ -536,16 +536,21 @@ def create_app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` (``segue serve``): settings from the environment.
 
     The model directory comes from ``SEGUE_MODEL_DIR``, the admin token from
-    ``SEGUE_ADMIN_TOKEN``; the model loads in the background and reloads on SIGHUP.
+    ``SEGUE_ADMIN_TOKEN``. One worker loads its model in the background (``/ready`` is 503
+    until then) and reloads it on SIGHUP. With several, each worker loads its model before it
+    takes connections: uvicorn's supervisor answers SIGHUP by starting a replacement worker,
+    waiting for it to finish starting, then retiring the old one, so a replacement whose model
+    does not load never serves and the old workers stay.
     """
     model_dir = os.environ.get(MODEL_DIR_ENV)
     if not model_dir:
         raise ModelFormatError(f"set {MODEL_DIR_ENV} to the model directory to serve")
+    workers = int(os.environ.get(WORKERS_ENV) or 1)
     return create_app(
         model_dir,
         blas_threads=os.environ.get(BLAS_THREADS_ENV) or None,
         admin_token=os.environ.get(ADMIN_TOKEN_ENV) or None,
-        load_in_background=True,
-        reload_on_sighup=True,
-        workers=int(os.environ.get(WORKERS_ENV) or 1),
+        load_in_background=workers == 1,
+        reload_on_sighup=workers == 1,  # several: the supervisor gets SIGHUP, not the workers
+        workers=workers,
     )
