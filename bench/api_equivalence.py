@@ -244,7 +244,9 @@ class Server:
                     break
                 try:
                     status, _ = http("GET", f"{self.url}/health")
-                    if status == 200:
+                    # /health answers while the model loads; /ready (404 on older sides) once
+                    # it is loaded, so the first "service info" query sees the model
+                    if status == 200 and http("GET", f"{self.url}/ready")[0] in (200, 404):
                         return
                 except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                     pass
