@@ -2,12 +2,14 @@
 
 Why it looks like this:
 
-- **The model is loaded in the lifespan**, once per worker process, not at import (importing
-  this module is cheap and has no side effects) and not per request. Lazy model caches are
-  built then too (:meth:`segue.inference.Continuer.warm_up`), so the first request is as
+- **The model is loaded when the app starts** (its lifespan), once per worker process, not at
+  import (importing this module is cheap and has no side effects) and not per request; with
+  ``load_in_background`` in a thread, so that ``/health`` answers meanwhile. Lazy model caches
+  are built then too (:meth:`segue.inference.Continuer.warm_up`), so the first request is as
   fast as the others and no two threads build a cache at once.
-- **Endpoints are plain ``def``**: uvicorn runs them in its thread pool, so a slow request does
-  not block the event loop, and numpy releases the GIL in its kernels.
+- **Model endpoints are plain ``def``**: uvicorn runs them in its thread pool, so a slow
+  request does not block the event loop, and numpy releases the GIL in its kernels. The
+  probes (``/health``, ``/ready``, ``/metrics``) are ``async``: they never wait for a thread.
 - **Every request is answered by** :class:`segue.inference.Continuer`, for every model (the
   two-stage one included), the same computation as ``segue recommend``; the app adds only
   validation, timing and error mapping.
@@ -23,7 +25,8 @@ Why it looks like this:
 
 ``create_app(model_dir)`` builds an app for one model directory; ``create_app_from_env`` is the
 factory ``uvicorn --factory`` (and ``segue serve --workers N``) imports, reading the directory
-from ``SEGUE_MODEL_DIR``; it loads the model in the background and reloads it on ``SIGHUP``.
+from ``SEGUE_MODEL_DIR``; with one worker it loads the model in the background and reloads it
+on ``SIGHUP``.
 """
 
 from __future__ import annotations
@@ -384,7 +387,8 @@ def create_app(
     app.add_exception_handler(ModelNotReadyError, _not_ready)
     app.add_exception_handler(Exception, _internal_error)
 
-    def state(request: Request) -> ServiceState:
+    def state(_: Request) -> ServiceState:
+        """The model of this request, taken once (a reload swaps it for later requests)."""
         return holder.wait(FIRST_LOAD_WAIT)
 
     # GET and HEAD registered apart: one operation id each in the OpenAPI schema
