@@ -270,9 +270,10 @@ def test_reload_under_load_fails_no_request(served, http, dirs, live, seeds, exp
 
 # in process: what happens while a load is running -------------------------------------------------
 class Gate:
-    """A loader that waits for :meth:`open` before the load it was asked for (from ``after``)."""
+    """A loader that waits for :attr:`opened` before each load after the first ``after``."""
 
-    def __init__(self, after: int = 0) -> None:
+    def __init__(self, real: Callable, after: int = 0) -> None:
+        self.real = real
         self.calls = 0
         self.after = after
         self.opened = threading.Event()
@@ -283,14 +284,15 @@ class Gate:
         if self.calls > self.after:
             self.waiting.set()
             assert self.opened.wait(30)
-        return service_app.__dict__["_real_load_state"](model_dir)
+        return self.real(model_dir)
 
 
 @pytest.fixture
 def gate(monkeypatch) -> Callable[[int], Gate]:
+    """``gate(after)``: the apps created next load through a :class:`Gate`."""
+
     def make(after: int = 0) -> Gate:
-        g = Gate(after)
-        monkeypatch.setitem(service_app.__dict__, "_real_load_state", service_app.load_state)
+        g = Gate(service_app.load_state, after)
         monkeypatch.setattr(service_app, "load_state", g)
         return g
 
