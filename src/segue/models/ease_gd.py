@@ -68,38 +68,38 @@ def _train(
     t = torch()
     n_rows, n = train.shape
     with seeded(seed, dev) as gen:
-        weights = t.zeros((n, n), device=dev, requires_grad=True)
-        optimizer = t.optim.Adam([weights], lr=lr)
+        weights = t.zeros((n, n), device=dev)
+        # the objective divided by 2 * rows/batch, whose gradient is X_b^T R + (l2 / scale) W:
+        # Adam's (coupled) weight decay adds the second term inside its fused kernel, so a step
+        # makes one n x n gradient and one optimizer pass, and autograd is not needed
         scale = n_rows / min(batch_size, n_rows)
+        optimizer = _adam(weights, lr=lr, weight_decay=l2 / scale)
 
         def run_epoch(_: int) -> float:
             order = t.randperm(n_rows, generator=gen).numpy()
-            total, steps = 0.0, 0
+            total = 0.0
             for start in range(0, n_rows, batch_size):
                 batch = sp.csr_array(train[order[start : start + batch_size]])
                 if batch.nnz == 0:
                     continue
-                residual = dense_rows(batch, dev) - t.sparse.mm(sparse_rows(batch, dev), weights)
-                loss = scale * (residual**2).sum() + l2 * (weights**2).sum()
-                optimizer.zero_grad()
-                loss.backward()
+                residual = t.sparse.mm(sparse_rows(batch, dev), weights)
+                residual -= dense_rows(batch, dev)
+                total += float((residual**2).sum())
+                weights.grad = t.sparse.mm(sparse_rows(sp.csr_array(batch.T), dev), residual)
                 optimizer.step()
-                with t.no_grad():
-                    weights.fill_diagonal_(0.0)
-                total += float(loss.detach()) / n_rows
-                steps += 1
-            return total / max(1, steps)
+                weights.fill_diagonal_(0.0)
+            # the full objective per row: squared error of the epoch's batches plus the penalty
+            return (total + l2 * float((weights**2).sum())) / n_rows
 
         def score(_: Any, queries: sp.csr_array) -> np.ndarray:
             with t.no_grad():
                 return t.sparse.mm(sparse_rows(queries, dev), weights).cpu().numpy()
 
         def snapshot() -> Any:
-            return weights.detach().clone()
+            return weights.clone()
 
         def restore(saved: Any) -> None:
-            with t.no_grad():
-                weights.copy_(saved)
+            weights.copy_(saved)
 
         history = fit_epochs(
             model="ease[gd]" if holdout is None else "ease[gd] choosing epochs",
@@ -110,4 +110,13 @@ def _train(
             snapshot=snapshot,
             restore=restore,
         )
-    return np.ascontiguousarray(weights.detach().cpu().numpy(), dtype=np.float32), history
+    return np.ascontiguousarray(weights.cpu().numpy(), dtype=np.float32), history
+
+
+def _adam(weights: Any, *, lr: float, weight_decay: float) -> Any:
+    """Adam with its fused kernel where torch has one for the device, else the default."""
+    t = torch()
+    try:
+        return t.optim.Adam([weights], lr=lr, weight_decay=weight_decay, fused=True)
+    except RuntimeError:  # no fused kernel for this device or dtype
+        return t.optim.Adam([weights], lr=lr, weight_decay=weight_decay)
