@@ -132,3 +132,38 @@ def test_song_orientation_takes_tags_from_the_nearest_playlists(tmp_path) -> Non
     rows = inter.matrix[:5]
     scores = model.score(np.full(5, -1, dtype=np.int32), rows)
     assert np.isfinite(scores[:, tags]).all() and (scores[:, tags] > 0).any()
+
+
+def test_cli_trains_both_orientations_and_prints_epochs(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from segue.cli.main import app
+    from segue.data.readers.listens import write_listens
+    from segue.data.synthetic.listens import generate_listens
+
+    write_listens(tmp_path / "listens.txt", generate_listens(120, 150, n_clusters=4, seed=1))
+    for orientation in ("playlist", "song"):
+        out = tmp_path / orientation
+        res = CliRunner().invoke(
+            app,
+            [
+                "train",
+                "--listens",
+                str(tmp_path / "listens.txt"),
+                "--model",
+                "autoencoder",
+                "--param",
+                f"orientation={orientation}",
+                "--param",
+                "layers=[16,8]",
+                "--param",
+                "epochs=2",
+                "--param",
+                "validation_rows=30",
+                "--out",
+                str(out),
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        assert "epoch 1/2" in res.output and "valid ndcg@100" in res.output
+        assert load(out).get_params()["orientation"] == orientation
