@@ -280,7 +280,8 @@ class EASE(BaseRecommender):
     def _fit_gd(self, full: sp.csr_array) -> None:
         from segue.models.ease_gd import fit_ease_gd
 
-        keep = self._choose_items(full, 4)
+        # weights, gradient and Adam's two moments: four float32 n x n matrices
+        keep = self._choose_items(full, 16)
         x = full if len(keep) == full.shape[1] else sp.csr_array(full[:, keep])
         weights, epochs = fit_ease_gd(
             x,
