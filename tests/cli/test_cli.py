@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -299,16 +301,27 @@ def test_evaluate_rejects_duplicate_songs(tmp_path: Path) -> None:
 
 
 def test_demo_runs_small(tmp_path: Path) -> None:
+    """Every part of the demo, at small sizes: listens, MPD and Melon with two-stage, serving."""
     res = invoke(
         "demo",
         *("--out", tmp_path / "demo", "--users", "300", "--items", "500"),
-        *("--playlists", "1200", "--tracks", "1500"),
+        *("--playlists", "1200", "--tracks", "1500", "--melon-playlists", "1000"),
     )
     assert res.exit_code == 0, res.output
     assert "ndcg@100" in res.stdout and "popularity" in res.stdout and "ease" in res.stdout
-    assert "r_precision" in res.stdout and "clicks" in res.stdout
+    assert "r_precision" in res.stdout and "clicks" in res.stdout and "two-stage" in res.stdout
+    assert "song_ndcg" in res.stdout and "tag_ndcg" in res.stdout
     assert (tmp_path / "demo" / "validation" / "answers.txt").is_file()
     assert (tmp_path / "demo" / "submissions" / "mpd.category.png").is_file()
+    for report in ("report-mpd.html", "report-melon.html"):
+        assert f"{report}" in res.stdout
+        assert "data:image/png;base64," in (tmp_path / "demo" / report).read_text()
+    # the served continuation: five seeds, then ten numbered recommendations, server stopped
+    served = res.stdout[res.stdout.index("POST /v1/continue") :]
+    assert served.count("  seed  ") == 5 and "  10" in served and "server stopped" in served
+    with pytest.raises(OSError):  # nothing listens on the demo's port any more
+        url = re.search(r"on (http://127.0.0.1:\d+)", res.stdout).group(1)
+        urllib.request.urlopen(f"{url}/health", timeout=2)
 
 
 def test_console_script_exit_code_and_stderr(tmp_path: Path) -> None:

@@ -76,6 +76,43 @@ def test_evaluate_scores_categories_and_draws_plots(mpd_split, mpd_submissions, 
         assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_writes_one_html_report(mpd_split, mpd_submissions, tmp_path) -> None:
+    report = tmp_path / "report.html"
+    models = mpd_submissions["itemknn"].parent
+    ok(
+        "evaluate",
+        mpd_submissions["popularity"],
+        mpd_submissions["itemknn"],
+        *("--answers", mpd_split / "answers.json", "--plots", tmp_path / "mpd"),
+        *(
+            "--report",
+            report,
+            "--model-dir",
+            models / "popularity",
+            "--model-dir",
+            models / "itemknn",
+        ),
+    )
+    html = report.read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".html"] == ["report.html"]
+    assert html.count("data:image/png;base64,") == 2  # category and seed length
+    assert "by category" in html and "by seed length" in html and "ItemKNN" in html
+    assert "--report" in html and "challenge playlists" in html
+    res = invoke(
+        "evaluate",
+        mpd_submissions["popularity"],
+        "--answers",
+        mpd_split / "answers.json",
+        "--report",
+        report,
+        "--model-dir",
+        models / "popularity",
+        "--model-dir",
+        models / "itemknn",
+    )
+    assert res.exit_code == 1 and "--model-dir was given 2 times for 1 runs" in res.output
+
+
 def test_a_broken_submission_is_rejected(mpd_split, mpd_submissions, tmp_path) -> None:
     lines = mpd_submissions["popularity"].read_text().splitlines()
     pid, *tracks = lines[1].split(",")

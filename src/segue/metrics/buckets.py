@@ -32,6 +32,7 @@ from segue.exceptions import ParameterError
 __all__ = [
     "ALL_LABEL",
     "DEFAULT_LENGTH_EDGES",
+    "bucket_metrics_png",
     "bucket_table",
     "length_buckets",
     "plot_bucket_metrics",
@@ -226,13 +227,19 @@ def _draw(ax: Any, tables: Mapping[str, pd.DataFrame], metric: str, legend: bool
         ax.legend(title="run", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def _save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> Path:
-    """Render ``fig`` to PNG in memory, then write it atomically (nothing half-written)."""
+def _png(fig: Any, dpi: int) -> bytes:
+    """Render ``fig`` to PNG bytes in memory."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _save_png(fig: Any, path: str | os.PathLike[str], dpi: int) -> Path:
+    """Render ``fig`` to PNG in memory, then write it atomically (nothing half-written)."""
+    data = _png(fig, dpi)
     path = Path(path)
     with atomic_open(path, "wb") as fh:
-        fh.write(buffer.getvalue())
+        fh.write(data)
     return path
 
 
@@ -287,6 +294,27 @@ def plot_buckets(
     return _save_png(fig, path, dpi)
 
 
+def bucket_metrics_png(
+    tables: Mapping[str, pd.DataFrame],
+    metrics: Sequence[str],
+    *,
+    title: str | None = None,
+    dpi: int = 120,
+) -> bytes:
+    """The figure of :func:`plot_bucket_metrics` as PNG bytes (for a report that embeds it)."""
+    metrics = list(metrics)
+    _check_tables(tables, metrics)
+    n_buckets = len(_bucket_order(tables))
+    width = max(6.0, 1.0 + 0.35 * n_buckets * max(len(tables), 2))
+    fig = _new_figure(width, 3.2 * len(metrics) + 0.6)
+    axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
+    for i, (ax, metric) in enumerate(zip(axes, metrics, strict=True)):
+        _draw(ax, tables, metric, legend=i == 0)
+        ax.set_title(metric)
+    fig.suptitle(title if title is not None else "metrics per bucket")
+    return _png(fig, dpi)
+
+
 def plot_bucket_metrics(
     tables: Mapping[str, pd.DataFrame],
     metrics: Sequence[str],
@@ -315,14 +343,8 @@ def plot_bucket_metrics(
     pathlib.Path
         ``path``.
     """
-    metrics = list(metrics)
-    _check_tables(tables, metrics)
-    n_buckets = len(_bucket_order(tables))
-    width = max(6.0, 1.0 + 0.35 * n_buckets * max(len(tables), 2))
-    fig = _new_figure(width, 3.2 * len(metrics) + 0.6)
-    axes = fig.subplots(len(metrics), 1, squeeze=False)[:, 0]
-    for i, (ax, metric) in enumerate(zip(axes, metrics, strict=True)):
-        _draw(ax, tables, metric, legend=i == 0)
-        ax.set_title(metric)
-    fig.suptitle(title if title is not None else "metrics per bucket")
-    return _save_png(fig, path, dpi)
+    data = bucket_metrics_png(tables, metrics, title=title, dpi=dpi)
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+    return path
