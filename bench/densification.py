@@ -68,11 +68,12 @@ added song is 1: UserKNN and EASE binarise their queries, so another weight chan
 CONTENT = {
     "melon-gen": {"hidden": [256, 256, 512], "epochs": 8, "patience": 2},
     "mpd": {
-        "hidden": [128, 128, 256],
-        "max_features": 4096,
-        "epochs": 4,
-        "patience": 2,
-        "validation_rows": 300,
+        "hidden": [64, 64, 128],
+        "max_features": 2048,
+        "epochs": 2,
+        "patience": 1,
+        "batch_size": 1024,
+        "validation_rows": 200,
     },
     "melon-real": {"hidden": [128, 128, 256], "epochs": 6, "patience": 2},
 }
