@@ -191,7 +191,8 @@ class TCN(QueryTower):
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """``sigmoid(u . v_j + b_j)``: the probability that song j belongs to the playlist."""
         np.negative(logits, out=logits)
-        np.exp(logits, out=logits)
+        with np.errstate(over="ignore"):  # exp(-x) = inf: a probability of 0, as it should
+            np.exp(logits, out=logits)
         logits += 1.0
         return np.reciprocal(logits, out=logits)
 
