@@ -321,3 +321,28 @@ def test_melon_rejects_bad_input() -> None:
         melon_metrics([[5, 5]], [["a"]], [[5]], [["a"]])
     with pytest.raises(ParameterError, match="tags.*recommends 'a' twice"):
         melon_metrics([[5]], [["a", "a"]], [[5]], [["a"]])
+
+
+def test_evaluate_melon_warns_about_playlists_with_an_empty_answer(tmp_path) -> None:
+    """The official evaluator divides by zero on an empty answer side; segue leaves such a
+    playlist out of the means and says how many (issue 18 item 8)."""
+    import json
+
+    from segue.metrics.playlist_eval import evaluate_melon
+
+    answers = [
+        {"id": 1, "songs": [5], "tags": ["a"]},
+        {"id": 2, "songs": [6], "tags": []},  # no tag answer
+    ]
+    results = [
+        {"id": i, "songs": list(range(10, 110)), "tags": [f"t{j}" for j in range(10)]}
+        for i in (1, 2)
+    ]
+    results[0]["songs"][0] = 5
+    (tmp_path / "answers.json").write_text(json.dumps(answers))
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.warns(RuntimeWarning, match="1 of 2 playlists have an empty song or tag answer"):
+        result = evaluate_melon({"run": tmp_path / "results.json"}, tmp_path / "answers.json")
+    per = result.per_playlist["run"]
+    assert np.isnan(per.loc[2, "score"]) and per.loc[1, "song_ndcg"] == 1.0
+    assert result.summary["run"]["score"] == pytest.approx(0.85)  # playlist 1 alone

@@ -220,6 +220,17 @@ def evaluate_melon(
             per["seed length"] = length_buckets(
                 np.array([len(asked.get(i, {}).get("songs", [])) for i in ids])
             )
+        empty = int(per["score"].isna().sum())
+        if empty:
+            # the official ArenaEvaluator divides by zero on such a playlist and stops; segue
+            # scores the others and says how many were left out, rather than invent a value
+            warnings.warn(
+                f"{answers}: {empty} of {len(per)} playlists have an empty song or tag answer; "
+                "their score is NaN and they are left out of the means (the official "
+                "evaluator stops with a division by zero on them)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         result.per_playlist[name] = per
         result.summary[name] = {m: float(per[m].mean()) for m in MELON_METRICS}
         result.summary[name]["playlists"] = float(len(per))
