@@ -72,6 +72,15 @@ def test_same_seed_same_model_and_saved_as_safetensors(tmp_path) -> None:
     assert (tmp_path / "m" / "weights_.safetensors").is_file()
     loaded = load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.item_vectors(), a.item_vectors())
+    from safetensors.numpy import load_file, save_file
+
+    from segue.exceptions import ModelFormatError
+
+    weights = load_file(str(tmp_path / "m" / "weights_.safetensors"))
+    weights["inputs.weight"] = weights["inputs.weight"][:-1].copy()  # one song short
+    save_file(weights, str(tmp_path / "m" / "weights_.safetensors"))
+    with pytest.raises(ModelFormatError):
+        load_model(tmp_path / "m")
 
 
 @pytest.mark.parametrize(
