@@ -248,19 +248,21 @@ def test_drop_keeps_only_answers_known_to_train(
     assert answers["unseen"] == "drop"
 
 
-def test_drop_can_fill_what_avoid_cannot(source: Path, tmp_path: Path) -> None:
-    # the synthetic source has too few long playlists whose every track occurs elsewhere
+def test_drop_can_fill_what_avoid_cannot(tmp_path: Path) -> None:
+    # a sparse source (20 catalogue tracks per playlist) has too few long playlists whose
+    # every track occurs elsewhere
+    source = generate_mpd(tmp_path / "sparse", N_SOURCE, 20 * N_SOURCE, seed=0)
     with pytest.raises(ParameterError) as info:
-        run_split(source, tmp_path / "a", n_playlists=420)
+        run_split(source, tmp_path / "a", n_playlists=100)
     message = str(info.value)
-    assert "too few eligible playlists for n_playlists=420 (42 per category)" in message
+    assert "too few eligible playlists for n_playlists=100 (10 per category)" in message
     assert "every one of its tracks also occurs in a playlist that stays in training" in message
     for category in CATEGORIES:
         assert re.search(rf"category {category.number} \(.*\): \d+ of that length", message)
     assert "only" in message and "usable" in message
     assert not (tmp_path / "a").exists()
-    summary = run_split(source, tmp_path / "d", n_playlists=420, unseen="drop")
-    assert summary["challenge_playlists"] == 420
+    summary = run_split(source, tmp_path / "d", n_playlists=100, unseen="drop")
+    assert summary["challenge_playlists"] == 100
 
 
 # arguments and bad input ------------------------------------------------------------------------

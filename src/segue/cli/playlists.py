@@ -8,6 +8,7 @@ Also the training input of ``segue train --mpd/--melon`` and the submission writ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,15 +56,26 @@ def melon_file(path: Path, name: str) -> Path:
 def generate_mpd_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder of mpd.slice.*.json to write.")],
     playlists: Annotated[int, typer.Option(help="Number of playlists.")] = 10_000,
-    tracks: Annotated[int, typer.Option(help="Size of the track catalogue.")] = 20_000,
+    tracks: Annotated[
+        int | None,
+        typer.Option(help="Track catalogue (default: 2.9M, giving the MPD's 2.26M at 1M)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    challenge: Annotated[
+        int,
+        typer.Option(help="Also write challenge_set.json (official: 10000) and its answers."),
+    ] = 0,
 ) -> None:
-    """Synthetic playlists in the official MPD slice format (titles follow the content)."""
-    from segue.data.synthetic.mpd import generate_mpd
+    """Synthetic playlists in the official MPD slice format, streamed (titles follow content)."""
+    import json
 
-    with status(f"generating {playlists} playlists"):
-        generate_mpd(out_dir, n_playlists=playlists, n_tracks=tracks, seed=seed)
-    out.print(f"{playlists} playlists -> {out_dir}", highlight=False)
+    from segue.data.synthetic.mpd import write_mpd
+
+    with progress_bar(f"generating {playlists} playlists", playlists, unit="playlists") as adv:
+        stats = write_mpd(out_dir, playlists, tracks, seed, challenge=challenge, progress=adv)
+    out.print(json.dumps(stats.as_dict()), highlight=False)
+    extra = f" and {stats.challenge_playlists} challenge playlists" if challenge else ""
+    out.print(f"{playlists} playlists{extra} -> {out_dir}", highlight=False)
 
 
 @generate_app.command("melon")
@@ -197,14 +209,27 @@ def load_densifier(content_dir: Path | None, size: int = 100, cold_slots: int = 
     return Densifier(content, size=size, cold_slots=cold_slots)
 
 
-def _mpd_rows(model: Any, queries: Any, n: int, densify: Any = None) -> list[tuple[int, list[str]]]:
+def _mpd_rows(
+    model: Any, queries: Any, n: int, challenge: Path, densify: Any = None
+) -> Iterator[tuple[int, list]]:
+    """``(pid, tracks)`` per challenge playlist, batch by batch (never all lists at once).
+
+    A playlist with fewer than ``n`` tracks stops the submission (its file is never written).
+    """
+    from segue.exceptions import DataFormatError
     from segue.inference.continuation import continue_playlists
 
-    rows: list[tuple[int, list[str]]] = []
     with progress_bar("continuing playlists", queries.n_playlists, unit="playlists") as adv:
         for batch in continue_playlists(model, queries, n, progress=adv, densify=densify):
-            rows += zip(batch.pids.tolist(), batch.tracks, strict=True)
-    return rows
+            for pid, tracks in zip(batch.pids.tolist(), batch.tracks, strict=True):
+                if len(tracks) < n:
+                    raise DataFormatError(
+                        f"pid {pid} got {len(tracks)} tracks, fewer than {n}: the model knows "
+                        "too few tracks beyond its seeds for a submission of this length "
+                        "(lower --n)",
+                        path=challenge,
+                    )
+                yield pid, tracks
 
 
 def write_mpd_continuations(
@@ -217,28 +242,20 @@ def write_mpd_continuations(
     email: str,
     densify: Any = None,
 ) -> dict[str, int]:
-    """Continue every challenge playlist and write the official submission CSV.
+    """Continue every challenge playlist and stream the official submission CSV.
 
+    Lists are written as their batch is scored, so memory does not grow with the number of
+    challenge playlists (bench/scale.py checks it); the file appears only when all are written.
     ``densify`` (a :class:`~segue.inference.densify.Densifier`) pads short queries first.
     """
     from segue.data.readers.mpd import read_challenge_set
     from segue.metrics.submission import write_mpd_submission
 
     queries = read_challenge_set(challenge)
-    rows = _mpd_rows(model, queries, n, densify)
-    short = [pid for pid, tracks in rows if len(tracks) < n]
-    if short:
-        from segue.exceptions import DataFormatError
-
-        raise DataFormatError(
-            f"{len(short)} playlists (first: pid {short[0]}) got fewer than {n} tracks: the "
-            "model knows too few tracks beyond their seeds for a submission of this length "
-            "(lower --n)",
-            path=challenge,
-        )
+    rows = _mpd_rows(model, queries, n, challenge, densify)
     write_mpd_submission(out_file, rows, team_name=team_name, email=email, n=n)
     empty = int((queries.lengths() == 0).sum())
-    return {"playlists": len(rows), "cold": empty}
+    return {"playlists": queries.n_playlists, "cold": empty}
 
 
 def write_melon_continuations(
