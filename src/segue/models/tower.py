@@ -138,8 +138,9 @@ class QueryTower(BaseRecommender):
 
     Subclasses set the hyper-parameters (``dim``, ``lr``, ``epochs``, ``patience``,
     ``batch_size``, ``validation_rows``, ``seed``, ``device`` at least) and implement
-    :meth:`_network` (a module with ``query(inputs) -> (n, D)`` and ``items() -> (n_items,
-    D)``) and :meth:`_loss`.
+    :meth:`_network` (a module with ``query(inputs) -> (n, D)``, ``items() -> (n_items, D)``,
+    a ``bias`` embedding of one value per song, started at log popularity, and
+    ``item_tables()``, the song tables ``init="svd"`` starts) and :meth:`_loss`.
     """
 
     needs_playlists = True
