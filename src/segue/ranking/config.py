@@ -26,6 +26,14 @@ Example (every key optional; this is the default)::
     [ranker_params]           # LightGBM parameters
     learning_rate = 0.05
 
+Listen counts (``segue train --listens``, ``task = "listens"`` or ``"auto"``): the inner
+questions are ``split_listens`` splits (one per fold), and two more keys apply::
+
+    labels = "counts"         # held-out items played at least the median rank higher; or "binary"
+    [scorers.ncf]             # models that only score the merged candidates (ranker features)
+    model = "ncf"
+    params = { epochs = 10 }
+
 An unknown key, an unknown model name or a parameter the model does not have is an error that
 names it, so a typo never silently falls back to a default.
 """

@@ -22,6 +22,12 @@ inference path (its retrieval hook runs :func:`~segue.ranking.answering.rank`), 
 :func:`segue.save` / :func:`segue.load` (first-stage models as nested model directories, the
 rankers in LightGBM's text format, the feature context as arrays).
 
+Listen counts (``task="listens"``, or ``"auto"`` on rows that were not encoded from playlists,
+as ``segue train --listens`` gives): users' histories, inner questions made by
+:func:`~segue.data.split.split_listens` from the training listens, features of the users and
+items, labels that follow play counts, and optional ``scorers`` (models such as NCF that only
+score the candidates, as ranker features): :mod:`segue.ranking.listens`.
+
 Known limitation: the ranker learns on scores of models fit on the inner training part and is
 applied to models refit on all playlists (slightly more data, so slightly larger kNN scores);
 the relative features (``score_rel``, ranks) are the ones that transfer unchanged.
@@ -46,7 +52,14 @@ from segue.models.base import BaseRecommender, FitData, QueryBatch, Target, TopK
 from segue.models.registry import register
 from segue.ranking.answering import RankedLists, rank, rank_candidates
 from segue.ranking.features import FeatureContext
-from segue.ranking.training import COLD_HALF_LIVES, encode, first_stage_models, fit_two_stage
+from segue.ranking.listens import fit_listens, rank_listens
+from segue.ranking.training import (
+    COLD_HALF_LIVES,
+    encode,
+    first_stage_model,
+    first_stage_models,
+    fit_two_stage,
+)
 
 __all__ = [
     "COLD_HALF_LIVES",
@@ -124,14 +137,21 @@ class TwoStage(BaseRecommender):
         Train the first stage with title columns (title-only queries need them).
     task
         ``"mpd"``, ``"melon"`` (tags as items, a tag ranker, Melon-style inner questions:
-        ``4 * per_category`` of them, in the official question-type mix) or ``"auto"``
-        (``"melon"`` when the training playlists have tags).
+        ``4 * per_category`` of them, in the official question-type mix), ``"listens"``
+        (listen-count users: :mod:`segue.ranking.listens`) or ``"auto"`` (``"melon"`` when
+        the training playlists have tags, ``"listens"`` for rows not encoded from playlists).
     n_tags
         Melon: tag candidates each source retrieves for the tag ranker.
     fusion
         Fit per-source fusion weights on the inner queries (else plain reciprocal rank fusion).
     refit
         Refit the first-stage models on all playlists after the ranker is trained.
+    labels
+        Listens: ``"counts"`` (held-out items played at least the user's median count rank
+        above the other held-out items) or ``"binary"``.
+    scorers
+        Listens: ``{name: spec}`` of models fit beside the first stage that only score the
+        merged candidates, as ranker features (e.g. ``{"ncf": {"model": "ncf"}}``).
     seed
         Seed of the inner split, of the validation queries and of LightGBM.
     num_threads
@@ -141,6 +161,8 @@ class TwoStage(BaseRecommender):
     """
 
     needs_playlists = True
+    #: ``segue train --listens`` may fit it too (the listen-count task)
+    fits_listens = True
     libraries = ("lightgbm", "implicit", "faiss-cpu")
     unsaved_state = frozenset({"inner_recall_", "inner_tag_recall_"})
     required_state = ("models_", "ranker_", "context_", "task_")
@@ -160,6 +182,8 @@ class TwoStage(BaseRecommender):
         n_tags: int = 100,
         fusion: bool = True,
         refit: bool = True,
+        labels: str = "counts",
+        scorers: Mapping[str, Any] | None = None,
         seed: int = 0,
         num_threads: int = 2,
         num_boost_round: int = 500,
@@ -178,6 +202,8 @@ class TwoStage(BaseRecommender):
         self.n_tags = n_tags
         self.fusion = fusion
         self.refit = refit
+        self.labels = labels
+        self.scorers = None if scorers is None else dict(scorers)
         self.seed = seed
         self.num_threads = num_threads
         self.num_boost_round = num_boost_round
@@ -189,8 +215,12 @@ class TwoStage(BaseRecommender):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{name} must be a positive int, got {value!r}")
-        if self.task not in ("auto", "mpd", "melon"):
-            raise ParameterError(f"task must be 'auto', 'mpd' or 'melon', got {self.task!r}")
+        if self.task not in ("auto", "mpd", "melon", "listens"):
+            raise ParameterError(
+                f"task must be 'auto', 'mpd', 'melon' or 'listens', got {self.task!r}"
+            )
+        if self.labels not in ("counts", "binary"):
+            raise ParameterError(f"labels must be 'counts' or 'binary', got {self.labels!r}")
         if not isinstance(self.valid_fraction, int | float) or not 0.0 < self.valid_fraction < 1:
             raise ParameterError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
         if not isinstance(self.first_stage, dict) or not self.first_stage:
@@ -201,6 +231,18 @@ class TwoStage(BaseRecommender):
                 f"first-stage names must be letters, digits and '_' (feature names), got {bad}"
             )
         first_stage_models(self)  # bad entries, names and parameters fail here, before fitting
+        if self.scorers is not None:
+            if not isinstance(self.scorers, dict):
+                raise ParameterError("scorers must be a table of {name: {model, params}}")
+            bad = [n for n in self.scorers if not re.fullmatch(r"[A-Za-z0-9_]+", n)]
+            clash = sorted(set(self.scorers) & set(self.first_stage))
+            if bad or clash:
+                raise ParameterError(
+                    f"scorer names must be letters, digits and '_' and differ from the "
+                    f"first-stage names, got {bad or clash}"
+                )
+            for name, spec in self.scorers.items():
+                first_stage_model(name, spec)
 
     # fitting ---------------------------------------------------------------------------------
     def _task(self, playlists: Playlists) -> str:
@@ -225,6 +267,11 @@ class TwoStage(BaseRecommender):
     def _fit(self, data: FitData) -> Interactions:
         playlists = data.playlists
         full = data.train
+        if self.task == "listens" or (self.task == "auto" and playlists is None):
+            self.task_ = "listens"
+            return fit_listens(self, full)
+        if self.scorers:
+            raise ParameterError("scorers are used by the listen-count task only")
         if playlists is None:  # plain rows: each one an untitled playlist of its items
             playlists = playlists_from_rows(full.matrix, full.items, full.users.ids)
             full = Interactions(full.users, full.items, full.matrix, playlists)
@@ -298,6 +345,8 @@ class TwoStage(BaseRecommender):
     def _retrieve(self, batch: QueryBatch, targets: Mapping[str, Target]) -> dict[str, TopK]:
         """Re-ranked lists for one batch: tracks, and tags for a target over tag columns."""
         user_idx, rows, mask, playlists = batch.user_idx, batch.rows, batch.mask, batch.playlists
+        if self.task_ == "listens":
+            return self._retrieve_listens(batch, targets)
         if playlists is None:
             pids = np.where(user_idx >= 0, user_idx, -1 - np.arange(len(user_idx)))
             playlists = playlists_from_rows(rows, self.items_, pids)
@@ -331,6 +380,26 @@ class TwoStage(BaseRecommender):
             out[name] = _cut(ranked.tags, None, t.k)
         return out
 
+    def _retrieve_listens(
+        self, batch: QueryBatch, targets: Mapping[str, Target]
+    ) -> dict[str, TopK]:
+        """Listen-count users: re-ranked candidates of each row (trained users by index)."""
+        k = max(t.k for t in targets.values())
+        items, scores = rank_listens(self, batch.user_idx, batch.rows, batch.mask, k)
+        out: dict[str, TopK] = {}
+        for name, t in targets.items():
+            if t.allow is None:
+                out[name] = (items[:, : t.k].copy(), scores[:, : t.k].copy())
+                continue
+            keep = np.isin(items, t.allow) & (items >= 0)
+            lists = np.full((len(items), t.k), -1, dtype=np.int32)
+            for r in range(len(items)):
+                row = items[r][keep[r]][: t.k]
+                lists[r, : len(row)] = row
+            ranks = -np.arange(1, t.k + 1, dtype=np.float32)
+            out[name] = (lists, np.where(lists >= 0, ranks, -np.inf).astype(np.float32))
+        return out
+
     def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
         """Minus the rank of each of the ``n`` re-ranked tracks; ``-inf`` for the others."""
         batch = QueryBatch(user_idx, sp.csr_array(history), sp.csr_array(history))
@@ -345,6 +414,8 @@ class TwoStage(BaseRecommender):
     def state_to_save(self) -> dict[str, Any]:
         """The base state, with the feature context as arrays (its matrix stored once)."""
         state = super().state_to_save()
+        if self.task_ == "listens":
+            return state
         arrays = self.context_.to_arrays()
         shared = self._history_source()
         if shared is not None:  # the matrix is that first-stage model's history_: keep one copy
@@ -360,6 +431,15 @@ class TwoStage(BaseRecommender):
         """Rebuild the feature context; share one item vocabulary among the sources."""
         state = dict(state)
         models = state["models_"]
+        if state.get("task_") == "listens":
+            first = next(iter(models.values()))
+            for other in (*models.values(), *(state.get("scorers_") or {}).values()):
+                if other.items_ == first.items_:
+                    other.items_ = first.items_
+            state["items_"] = first.items_
+            state["ranker_"].num_threads = self.num_threads
+            super().restore_state(state)
+            return
         # one shared vocabulary object: every query checks that the sources share their items,
         # and an identity test is free where comparing 200K ids is not
         first = next(iter(models.values()))
@@ -388,8 +468,8 @@ class TwoStage(BaseRecommender):
     def check_state(self) -> None:
         """The base checks, then the parts of a two-stage model that must agree."""
         super().check_state()
-        if self.task_ not in ("mpd", "melon"):
-            raise ModelFormatError(f"task_ is {self.task_!r}, not 'mpd' or 'melon'")
+        if self.task_ not in ("mpd", "melon", "listens"):
+            raise ModelFormatError(f"task_ is {self.task_!r}, not 'mpd', 'melon' or 'listens'")
         if not isinstance(self.models_, dict) or not self.models_:
             raise ModelFormatError("models_ holds no first-stage model")
         for name, model in self.models_.items():
@@ -409,8 +489,25 @@ class TwoStage(BaseRecommender):
             )
         if (self.task_ == "melon") != (self.tag_ranker_ is not None):
             raise ModelFormatError("a Melon model needs a tag ranker, and only a Melon model")
+        if self.task_ == "listens":
+            self._check_listens()
+            return
         if self.context_.matrix.shape != self.history_.shape:
             raise ModelFormatError("context_ does not match the training matrix")
+
+    def _check_listens(self) -> None:
+        scorers = getattr(self, "scorers_", None)
+        stats = getattr(self, "item_stats_", None)
+        if not isinstance(scorers, dict):
+            raise ModelFormatError("a listen-count model needs scorers_ (a table of models)")
+        for name, model in scorers.items():
+            if model.items_ != self.items_:
+                raise ModelFormatError(f"scorer {name!r} has other items")
+        if not isinstance(stats, np.ndarray) or stats.shape != (2, len(self.items_)):
+            raise ModelFormatError(f"item_stats_ must have shape (2, {len(self.items_)})")
+        for name, model in self.models_.items():
+            if model.users_ != self.users_:
+                raise ModelFormatError(f"first-stage model {name!r} has other users")
 
     def _history_source(self) -> str | None:
         """A first-stage model whose ``history_`` has the context matrix's entries, if any."""
