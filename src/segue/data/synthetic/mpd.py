@@ -132,9 +132,9 @@ MPD_CATALOGUE = 2_900_000
 
 # Calibrated (expected counts computed from these arrays) so that 1M playlists give the MPD's
 # 2.26M distinct tracks, 296K artists, 735K albums, ~92K distinct titles, and a top track in
-# about 5% of the playlists (the MPD's is in 46,574): popularity (rank + 900) ** -1.3.
+# about 5% of the playlists (bench/mpd_shape.py computes them): popularity (rank + 900) ** -1.3.
 _POPULARITY_EXPONENT = 1.3
-_POPULARITY_OFFSET = 900  # a flat head: the MPD's top tracks are all in 40-47K playlists
+_POPULARITY_OFFSET = 900  # a flat head: the top tracks are about equally frequent
 _IN_THEME_SIGMA = 0.3  # a theme's own hits: popularity times a lognormal factor
 _NEW_ARTIST = 0.106  # a new artist starts: 296K artists among the 2.26M tracks drawn at 1M
 _NEW_ALBUM = 0.277  # a new album starts (an artist's first track always does): 735K albums
