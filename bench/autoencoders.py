@@ -76,6 +76,10 @@ def systems(quick: bool, n_items_hint: int) -> list[System]:
     ease_grid = [{"l2": v} for v in (100.0, 500.0, 2000.0)]
     # EASE on the MPD's ~190K tracks: keep a catalogue the 2-core machine solves in a minute
     cap = {"max_items": 10_000} if n_items_hint > 20_000 else {}
+    # a gradient step costs a few passes over four n x n matrices: on Last.fm's 17.6K artists
+    # an epoch takes minutes on 2 shared cores, so above 10K items it keeps the 8,192 most
+    # listened (pruned items are then never recommended: no back-fill without the inverse)
+    gd_cap = {"max_items": 8192} if n_items_hint > 10_000 else {}
     out = [
         System("popularity", "popularity"),
         System("userknn", "userknn"),
@@ -86,7 +90,7 @@ def systems(quick: bool, n_items_hint: int) -> list[System]:
         System(
             "ease-gd",
             "ease",
-            [{"solver": "gd", "epochs": 30, "lr": 3e-3, "validation_rows": 500}],
+            [{"solver": "gd", "epochs": 30, "lr": 3e-3, "validation_rows": 500, **gd_cap}],
             listens_only=True,
         ),
         System("autoencoder[playlist]", "autoencoder", ae_grid),
