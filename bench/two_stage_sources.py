@@ -168,6 +168,9 @@ def two_stage(sources: dict, folds: int) -> TwoStage:
 
 
 def run(args: argparse.Namespace, task: Task) -> int:
+    if args.peers_only:
+        peers(task, None)
+        return 0
     adds = dict(parse_add(a) for a in args.add)
     configs = {"default": default_first_stage()}
     for name, spec in adds.items():
@@ -206,7 +209,7 @@ def run(args: argparse.Namespace, task: Task) -> int:
     return 0
 
 
-def peers(task: Task, table: pd.DataFrame) -> None:
+def peers(task: Task, table: pd.DataFrame | None) -> None:
     """Tuned implicit ALS and playlist-kNN, chosen on the inner questions, scored on the answers."""
     grids = {
         "implicit ALS (WRMF)": (
@@ -246,6 +249,8 @@ def peers(task: Task, table: pd.DataFrame) -> None:
     for label, (best, valid, test) in results.items():
         print(f"- {label} {best}: valid {valid:.4f}, test {task.metric} {test:.4f}")
     best_peer = max(r[2] for r in results.values())
+    if table is None:
+        return
     for config, value in table[task.metric].items():
         print(f"- two-stage {config}: {value:.4f} = {value / best_peer:.3f}x the best peer")
 
@@ -257,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--add", action="append", default=[], help="NAME=MODEL[:JSON params]")
     parser.add_argument("--folds", type=int, default=1, help="inner folds of every two-stage fit")
     parser.add_argument("--peers", action="store_true", help="also tune ALS and playlist-kNN")
+    parser.add_argument("--peers-only", action="store_true", help="only the tuned peers")
     parser.add_argument("--quick", action="store_true", help="fewer inner questions")
     args = parser.parse_args(argv)
     print(f"# Two-stage sources on {args.dataset}\n")
