@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from segue.cli._common import handle_errors, out, refuse_input_as_output
+from segue.cli._spark import EngineOption, SparkMasterOption, use_spark
 from segue.exceptions import ParameterError
 
 
@@ -93,6 +94,8 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         title: Annotated[str | None, typer.Option(help="Title of the HTML report.")] = None,
+        engine: Annotated[str, EngineOption] = "local",
+        spark_master: Annotated[str, SparkMasterOption] = "local[*]",
     ) -> None:
         """Score recommendations: NDCG, recall, MAP... or the challenges' official metrics.
 
@@ -110,6 +113,15 @@ def register(app: typer.Typer) -> None:
             from segue._extras import require
 
             require("jinja2", "--report")  # before any work, not after scoring
+        if use_spark(engine):
+            from segue.spark.engine import evaluate_spark
+
+            means = evaluate_spark(recs, answers, ks=k, master=spark_master)
+            if as_json:
+                out.print_json(json.dumps(means))
+            else:
+                out.print(metrics_table(means, title="computed on Spark"))
+            return
         runs = _run_names(recs)
         options = {"as_json": as_json, "per_user": per_user}
         if answers.suffix.lower() == ".json":

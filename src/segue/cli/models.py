@@ -22,6 +22,7 @@ from segue.cli._common import (
     refuse_input_as_output,
     status,
 )
+from segue.cli._spark import EngineOption, SparkMasterOption, use_spark
 from segue.data.interactions import Interactions
 from segue.exceptions import DataFormatError, ParameterError
 from segue.models.base import BaseRecommender
@@ -159,6 +160,8 @@ def register(app: typer.Typer) -> None:
         user_col: Annotated[str, UserColOption] = "user_id",
         item_col: Annotated[str, ItemColOption] = "item_id",
         weight_col: Annotated[str | None, WeightColOption] = None,
+        engine: Annotated[str, EngineOption] = "local",
+        spark_master: Annotated[str, SparkMasterOption] = "local[*]",
     ) -> None:
         """Fit a model and save it as a directory (manifest.json + arrays.npz)."""
         params: dict = {}
@@ -181,6 +184,24 @@ def register(app: typer.Typer) -> None:
         from segue._atomic import check_output_dir
 
         check_output_dir(out_dir, keep=[*inputs, config, params_file])  # before the fit
+        if use_spark(engine):
+            from segue.spark.engine import train_spark
+
+            if melon is not None:
+                raise ParameterError("--engine spark trains on --listens or --mpd")
+            seconds = train_spark(
+                model,
+                params,
+                out_dir,
+                listens=listens,
+                mpd=mpd,
+                master=spark_master,
+                user_col=user_col,
+                item_col=item_col,
+                weight_col=weight_col,
+            )
+            out.print(f"trained {model} on Spark in {seconds:.2f} s -> {out_dir}", highlight=False)
+            return
         cls = model_class(model)
         if listens is not None and cls.needs_playlists and not getattr(cls, "fits_listens", False):
             raise ParameterError(f"--model {model} trains on playlists: give --mpd or --melon")
@@ -249,6 +270,8 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(help="Melon tags: model (its tag scores) or songs (tags of the songs)."),
         ] = "model",
+        engine: Annotated[str, EngineOption] = "local",
+        spark_master: Annotated[str, SparkMasterOption] = "local[*]",
     ) -> None:
         """Write recommendations: one line per user, a challenge submission, or Melon results.
 
@@ -261,6 +284,25 @@ def register(app: typer.Typer) -> None:
         if len(given) != 1:
             raise ParameterError("give exactly one of --users, --challenge or --questions")
         refuse_input_as_output(out_file, model_dir, *given, history, densify)
+        if use_spark(engine):
+            if questions is not None or history is not None or densify is not None:
+                raise ParameterError("--engine spark takes --users or --challenge only")
+            from segue.spark.engine import recommend_spark
+
+            done = recommend_spark(
+                model_dir,
+                out_file,
+                users=users,
+                challenge=challenge,
+                n=n or (500 if challenge is not None else 100),
+                unknown=unknown,
+                team_name=team_name,
+                email=email,
+                master=spark_master,
+            )
+            what = "playlists" if challenge is not None else "users"
+            out.print(f"{done[what]} {what} -> {out_file} (Spark)", highlight=False)
+            return
         if tags_from not in ("model", "songs"):
             raise ParameterError(f"--tags-from must be model or songs, got {tags_from!r}")
         if challenge is not None or questions is not None:

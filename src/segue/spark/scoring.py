@@ -1,0 +1,145 @@
+"""Many users or playlists scored at once on Spark, the model broadcast once per executor.
+
+Why: recommending for 10,000 challenge playlists (or millions of users) is embarrassingly
+parallel once every executor holds the model. The saved model directory (safe formats only) is
+broadcast as bytes; each Python worker writes it to a private temporary folder and loads it with
+:func:`segue.load` the first time it needs it (workers are reused between tasks, so once per
+worker, not per task). Each partition then calls the model's normal entry points
+(``recommend`` for users, :func:`~segue.inference.continuation.continue_playlists` for
+playlists), so the lists are the ones the single-machine path writes, row for row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["broadcast_model", "continue_playlists_df", "recommend_users_df"]
+
+_LOADED: dict[str, Any] = {}  # per Python worker: model digest -> loaded model
+
+
+def broadcast_model(spark: Any, model_dir: str | Path) -> tuple[Any, str]:
+    """Broadcast the files of a saved model: ``(broadcast of {relative path: bytes}, digest)``."""
+    root = Path(model_dir)
+    files = {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+    digest = hashlib.sha256()
+    for name, data in files.items():
+        digest.update(name.encode())
+        digest.update(hashlib.sha256(data).digest())
+    return spark.sparkContext.broadcast(files), digest.hexdigest()
+
+
+def _model(shared: Any, digest: str) -> Any:
+    """The broadcast model, loaded once per Python worker."""
+    model = _LOADED.get(digest)
+    if model is None:
+        from segue.serialization import load
+
+        folder = Path(tempfile.mkdtemp(prefix="segue-spark-model-"))
+        for name, data in shared.value.items():
+            target = folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        model = load(folder)
+        _LOADED.clear()  # one model per worker at a time
+        _LOADED[digest] = model
+    return model
+
+
+def recommend_users_df(
+    spark: Any, model_dir: str | Path, users: Any, n: int, *, unknown: str = "fallback"
+) -> Any:
+    """``(order, user, items)`` for a DataFrame ``(order long, user string)`` of target users.
+
+    ``items`` is the list of ``n`` recommended item ids (shorter when the catalogue runs out);
+    users without history follow ``unknown`` (``fallback`` or ``skip``), as ``segue recommend``.
+    """
+    shared, digest = broadcast_model(spark, model_dir)
+
+    def score(batches: Any) -> Any:
+        model = _model(shared, digest)
+        for frame in batches:
+            ids = frame["user"].to_numpy(dtype=object)
+            order = frame["order"].to_numpy()
+            keep = {u: o for u, o in zip(ids, order, strict=True)}
+            for recs in model.iter_recommend(ids, n, unknown=unknown):
+                lists = list(recs.lists())
+                yield pd.DataFrame(
+                    {
+                        "order": [keep[u] for u, _ in lists],
+                        "user": [str(u) for u, _ in lists],
+                        "items": [[str(i) for i in items] for _, items in lists],
+                    }
+                )
+
+    return users.mapInPandas(score, "order long, user string, items array<string>")
+
+
+def continue_playlists_df(spark: Any, model_dir: str | Path, challenge: str | Path, n: int) -> Any:
+    """``(order, pid, tracks)``: ``n`` tracks continuing every playlist of a challenge set.
+
+    The challenge set (official format) is read by ``spark.read.json``; each partition rebuilds
+    its playlists as segue :class:`~segue.data.playlists.Playlists` and calls
+    :func:`~segue.inference.continuation.continue_playlists`.
+    """
+    from pyspark.sql import functions as F
+
+    raw = spark.read.json(str(challenge), multiLine=True, mode="FAILFAST")
+    rows = raw.select(F.posexplode("playlists").alias("order", "p"))
+    fields = rows.schema["p"].dataType.fieldNames()
+    name = F.col("p.name") if "name" in fields else F.lit(None).cast("string")
+    tracks = (
+        F.transform("p.tracks", lambda t: t["track_uri"])
+        if "tracks" in fields
+        else F.array().cast("array<string>")
+    )
+    queries = rows.select(
+        F.col("order").cast("long").alias("order"),
+        F.col("p.pid").cast("long").alias("pid"),
+        name.alias("name"),
+        tracks.alias("tracks"),
+    )
+    shared, digest = broadcast_model(spark, model_dir)
+
+    def run(batches: Any) -> Any:
+        from segue.data.playlists import Playlists, track_categorical
+        from segue.inference.continuation import continue_playlists
+
+        model = _model(shared, digest)
+        for frame in batches:
+            seeds = [list(t) if t is not None else [] for t in frame["tracks"]]
+            lengths = np.array([len(s) for s in seeds], dtype=np.int64)
+            pids = frame["pid"].to_numpy(np.int64)
+            flat = [t for s in seeds for t in s]
+            playlists = Playlists(
+                playlists=pd.DataFrame({"pid": pids, "name": frame["name"].to_numpy(object)}),
+                entries=pd.DataFrame(
+                    {
+                        "pid": np.repeat(pids, lengths),
+                        "pos": np.concatenate([np.arange(k) for k in lengths] or [[]]).astype(
+                            np.int64
+                        ),
+                        "track": track_categorical(pd.Series(flat, dtype=object)),
+                    }
+                ),
+                tracks=pd.DataFrame({"track": pd.unique(pd.Series(flat, dtype=object))}),
+            )
+            order = dict(zip(pids.tolist(), frame["order"].tolist(), strict=True))
+            for batch in continue_playlists(model, playlists, n):
+                yield pd.DataFrame(
+                    {
+                        "order": [order[int(p)] for p in batch.pids],
+                        "pid": [int(p) for p in batch.pids],
+                        "tracks": [list(map(str, t)) for t in batch.tracks],
+                    }
+                )
+
+    return queries.mapInPandas(run, "order long, pid long, tracks array<string>")

@@ -1,0 +1,95 @@
+"""A SparkSession sized for segue: bounded driver heap, no UI, few shuffle partitions.
+
+Why a helper: ``pyspark``'s defaults (200 shuffle partitions, a UI on port 4040, a heap as large
+as the JVM picks) suit a cluster, not a shared laptop; and a missing Java must be one clear line,
+not a Py4J traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any
+
+from segue._extras import require
+from segue.exceptions import MissingExtraError
+
+__all__ = ["DEFAULT_MASTER", "java_missing_reason", "spark_session"]
+
+DEFAULT_MASTER = "local[*]"
+
+
+def java_missing_reason() -> str | None:
+    """Why Spark cannot start here (no Java on PATH or JAVA_HOME), or None when it can."""
+    home = os.environ.get("JAVA_HOME")
+    if home and os.path.exists(os.path.join(home, "bin", "java")):
+        return None
+    if shutil.which("java"):
+        return None
+    return "Spark needs a Java runtime (JDK 17 or 21): none on PATH and JAVA_HOME is unset"
+
+
+def spark_session(
+    master: str = DEFAULT_MASTER,
+    *,
+    app_name: str = "segue",
+    driver_memory: str = "4g",
+    shuffle_partitions: int | None = None,
+    conf: dict[str, str] | None = None,
+) -> Any:
+    """Get (or create) the SparkSession for ``master``.
+
+    Parameters
+    ----------
+    master
+        ``local[*]``, ``local[2]``, ``spark://host:7077``, ``yarn``...
+    driver_memory
+        JVM heap of the driver (only honoured when this call starts the JVM).
+    shuffle_partitions
+        ``spark.sql.shuffle.partitions``; None: 4 per core for ``local[n]``, Spark's 200
+        elsewhere.
+    conf
+        More Spark settings (win over the ones above).
+    """
+    reason = java_missing_reason()
+    if reason is not None:
+        raise MissingExtraError(reason)
+    pyspark_sql = require("pyspark.sql", "the Spark engine")
+    if shuffle_partitions is None:
+        shuffle_partitions = _local_partitions(master)
+    # the executors' Python must be this one (it has segue and its dependencies); the launcher
+    # reads the variable, not only the setting
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        pyspark_sql.SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+    )
+    if shuffle_partitions:
+        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _local_partitions(master: str) -> int | None:
+    """4 shuffle partitions per local core (``local[*]``: per CPU), None for a cluster."""
+    if not master.startswith("local"):
+        return None
+    inside = master[len("local") :].strip("[]").split(",")[0]
+    if inside in ("", "*"):
+        cores = os.cpu_count() or 1
+    else:
+        try:
+            cores = max(1, int(inside))
+        except ValueError:
+            return None
+    return 4 * cores
