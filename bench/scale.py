@@ -270,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per step")
     parser.add_argument("--resume", action="store_true", help="reuse steps that succeeded")
     parser.add_argument(
+        "--engines",
+        default="single",
+        help="single and/or spark (bench/scale_spark.py: Spark rows on local[2]), comma-separated",
+    )
+    parser.add_argument(
         "--table-from",
         type=Path,
         nargs="+",
@@ -289,7 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
-    steps = single_machine_steps(models, args.challenge)
+    engines = {e.strip() for e in args.engines.split(",") if e.strip()}
+    steps = single_machine_steps(models if "single" in engines else [], args.challenge)
+    if "spark" in engines:  # Spark rows: bench/scale_spark.py
+        from scale_spark import spark_steps
+
+        steps += spark_steps(models)
     args.workdir.mkdir(parents=True, exist_ok=True)
     store = args.workdir / "results.json"
     old = json.loads(store.read_text())["results"] if args.resume and store.exists() else []

@@ -31,11 +31,10 @@ def _files(path: Path, patterns: tuple[str, ...]) -> list[str]:
     if path.is_file():
         return [str(path)]
     if path.is_dir():
-        found: list[str] = []
-        for pattern in patterns:
-            found += sorted(str(p) for p in path.glob(pattern))
-        if found:
-            return found
+        for pattern in patterns:  # the first pattern that matches: slices before other JSON
+            found = sorted(str(p) for p in path.glob(pattern))
+            if found:
+                return found
     raise DataFormatError(f"no {' or '.join(patterns)} file here", path=path)
 
 

@@ -1,0 +1,327 @@
+"""The Spark engine against the single-machine path on real data (issue 16, section 3).
+
+On Last.fm hetrec-2k (segue's listen split, seed 0) and on the real MPD split
+(``segue split mpd mpd_followers10.jsonl.xz --playlists 1000 --seed 0 --unseen drop``), one
+local Spark (``--master``, default ``local[2]``, 4 GB driver heap) and one process:
+
+1. **id maps and matrix**: Spark's sorted id maps and training matrix against the
+   single-machine reading renumbered to them (the single-machine path numbers ids in order of
+   first appearance; with the same numbering every later step must agree);
+2. **co-occurrence**: Spark's ``M^T M`` pairs against SciPy's;
+3. **ItemKNN** (defaults: binary cosine, shrinkage 3, 200 neighbours; and bm25 on counts for
+   Last.fm): the kept neighbour matrix, entry for entry;
+4. **lists**: the same ItemKNN model (trained on one machine) scored on Spark
+   (``mapInPandas``, model broadcast) against ``model.recommend`` / ``continue_playlists``;
+5. **metrics**: the Spark per-partition metrics of those lists against ``segue evaluate``'s
+   functions (NDCG/recall@100 for Last.fm; R-precision, NDCG, clicks for the MPD);
+6. **WRMF vs Spark ALS**: WRMF's defaults (64 factors, log confidence, alpha 2, lambda 10, 15
+   iterations) by implicit on one machine and by Spark ML's ALS (same confidence, regParam
+   mapped from lambda), both scored by the same segue code; the NDCG gap is the tolerance.
+
+    .venv/bin/python bench/spark_parity.py --mpd-split /tmp/spk/split
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import add_data_dir_option, load_lastfm  # noqa: E402
+
+from segue.data.interactions import Interactions  # noqa: E402
+from segue.data.readers.listens import read_listen_interactions, write_listens  # noqa: E402
+from segue.data.split import split_listens  # noqa: E402
+from segue.models.knn import ItemKNN  # noqa: E402
+from segue.models.wrmf import WRMF  # noqa: E402
+from segue.serialization import save_model  # noqa: E402
+
+
+def renumbered(single: Interactions, like: Interactions) -> Interactions:
+    """``single``'s pairs in ``like``'s vocabularies (Spark's sorted ids)."""
+    coo = sp.coo_array(single.matrix)
+    return Interactions.from_arrays(
+        single.users.ids[coo.row],
+        single.items.ids[coo.col],
+        coo.data,
+        user_ids=like.users,
+        item_ids=like.items,
+    )
+
+
+def differing(a: sp.csr_array, b: sp.csr_array) -> str:
+    a, b = sp.csr_array(a), sp.csr_array(b)
+    diff = abs(a - b)
+    scale = max(float(abs(b).max()), 1e-30)
+    worst = float(diff.max()) if diff.nnz else 0.0
+    return (
+        f"nnz {a.nnz:,} vs {b.nnz:,}, differing entries {diff.nnz:,}, "
+        f"max |diff| {worst:.3g} (relative to the largest value {worst / scale:.2g})"
+    )
+
+
+def same_rows(a: sp.csr_array, b: sp.csr_array) -> str:
+    """Rows whose kept neighbour sets are equal (the lists, values aside)."""
+    a, b = sp.csr_array(a), sp.csr_array(b)
+    same = sum(
+        np.array_equal(
+            a.indices[a.indptr[r] : a.indptr[r + 1]], b.indices[b.indptr[r] : b.indptr[r + 1]]
+        )
+        for r in range(a.shape[0])
+    )
+    return f"{same:,} of {a.shape[0]:,} rows with the same neighbours"
+
+
+def cooc_check(coded, train: Interactions) -> str:
+    from segue.spark.knn import cooccurrence
+
+    t = time.perf_counter()
+    pairs = cooccurrence(coded).toArrow()
+    spark_s = time.perf_counter() - t
+    n = train.n_items
+    got = sp.csr_array(
+        (
+            pairs.column("n").to_numpy().astype(np.float64),
+            (pairs.column("i").to_numpy(), pairs.column("j").to_numpy()),
+        ),
+        shape=(n, n),
+    )
+    t = time.perf_counter()
+    binary = sp.csr_array(train.matrix, copy=True)
+    binary.data[:] = 1
+    want = sp.csr_array(binary.T @ binary, dtype=np.float64)
+    single_s = time.perf_counter() - t
+    return f"co-occurrence: {differing(got, want)}; Spark {spark_s:.1f} s, SciPy {single_s:.1f} s"
+
+
+def knn_check(
+    coded, train: Interactions, single: Interactions, params: dict
+) -> tuple[str, ItemKNN]:
+    from segue.spark.knn import fit_itemknn
+
+    t = time.perf_counter()
+    on_spark = fit_itemknn(coded, train, ItemKNN(**params))
+    spark_s = time.perf_counter() - t
+    t = time.perf_counter()
+    local = ItemKNN(**params).fit(single)
+    single_s = time.perf_counter() - t
+    a, b = on_spark.similarity_, local.similarity_
+    return (
+        f"ItemKNN {params or 'defaults'}: {differing(a, b)}; {same_rows(a, b)}; "
+        f"Spark {spark_s:.1f} s, one machine {single_s:.1f} s",
+        local,
+    )
+
+
+def ndcg_listens(
+    spark, model_dir: Path, model, targets: np.ndarray, answers: Path
+) -> dict[str, float]:
+    """Lists on Spark vs ``model.recommend``; Spark metrics vs ``evaluate_lists``."""
+    from segue.metrics.evaluate import evaluate_lists
+    from segue.spark import metrics as sm
+    from segue.spark.readers import read_listens_df
+    from segue.spark.scoring import recommend_users_df
+
+    frame = spark.createDataFrame(
+        [(i, str(u)) for i, u in enumerate(targets)], "order long, user string"
+    )
+    t = time.perf_counter()
+    got = recommend_users_df(spark, model_dir, frame, 100).orderBy("order").toPandas()
+    spark_s = time.perf_counter() - t
+    t = time.perf_counter()
+    want = dict(model.recommend(list(targets), 100, unknown="fallback").lists())
+    single_s = time.perf_counter() - t
+    same = sum(
+        list(g) == [str(x) for x in want[u]] for u, g in zip(got["user"], got["items"], strict=True)
+    )
+    truth = read_listen_interactions(answers)
+    local = evaluate_lists({u: [str(x) for x in v] for u, v in want.items()}, truth, [100]).summary
+    recs = spark.createDataFrame(got[["user", "items"]])
+    names = ["ndcg@100", "recall@100"]
+    on_spark = sm.summary(
+        sm.listen_metrics_df(recs, read_listens_df(spark, answers).select("user", "item"), [100]),
+        names,
+    )
+    out = {f"{n} (one machine)": local[n] for n in names}
+    out |= {f"{n} (Spark)": on_spark[n] for n in names}
+    out["identical lists"] = same
+    out["users"] = len(targets)
+    out["recommend s (Spark / one machine)"] = f"{spark_s:.1f} / {single_s:.1f}"
+    return out
+
+
+def lastfm(spark, args, work: Path) -> None:
+    from segue.spark.collect import to_interactions
+    from segue.spark.idmap import encode
+    from segue.spark.readers import read_listens_df
+
+    split = split_listens(load_lastfm(args.data_dir), seed=0)
+    write_listens(work / "lastfm_train.txt", split.listens)
+    write_listens(work / "lastfm_answers.txt", split.answers)
+    print("\n## Last.fm hetrec-2k (split_listens seed 0)")
+    t = time.perf_counter()
+    users, items, coded = encode(read_listens_df(spark, work / "lastfm_train.txt"))
+    coded = coded.cache()
+    train = to_interactions(users, items, coded)
+    print(f"read + id maps + matrix on Spark: {time.perf_counter() - t:.1f} s, {train!r}")
+    single = renumbered(read_listen_interactions(work / "lastfm_train.txt"), train)
+    print(f"matrix vs one machine: {differing(train.matrix, single.matrix)}")
+    print(cooc_check(coded, train))
+    line, knn = knn_check(coded, train, single, {})
+    print(line)
+    print(knn_check(coded, train, single, {"similarity": "bm25", "binarize": False})[0])
+    save_model(knn, work / "lastfm_knn")
+    targets = np.asarray(split.targets, dtype=object).astype(str)
+    print(
+        "ItemKNN lists and metrics:",
+        ndcg_listens(spark, work / "lastfm_knn", knn, targets, work / "lastfm_answers.txt"),
+    )
+    wrmf_vs_als(spark, coded, train, single, targets, work, "lastfm", work / "lastfm_answers.txt")
+
+
+def wrmf_vs_als(spark, coded, train, single, targets, work, tag, answers) -> None:
+    from segue.spark.als import default_reg_param, fit_wrmf
+
+    t = time.perf_counter()
+    local = WRMF().fit(single)
+    single_s = time.perf_counter() - t
+    reg = default_reg_param(WRMF(), train.n_users, train.n_items, train.nnz)
+    t = time.perf_counter()
+    on_spark = fit_wrmf(coded, train, WRMF(), reg_param=reg)
+    spark_s = time.perf_counter() - t
+    print(
+        f"WRMF defaults: implicit {single_s:.1f} s, Spark ALS {spark_s:.1f} s (regParam {reg:.4g})"
+    )
+    for name, model in (("implicit WRMF", local), ("Spark ALS", on_spark)):
+        save_model(model, work / f"{tag}_{name.replace(' ', '_')}")
+        if answers.suffix == ".txt":
+            from segue.metrics.evaluate import evaluate_lists
+
+            recs = dict(model.recommend(list(targets), 100, unknown="fallback").lists())
+            s = evaluate_lists(recs, read_listen_interactions(answers), [100]).summary
+            print(f"  {name}: ndcg@100 {s['ndcg@100']:.4f}, recall@100 {s['recall@100']:.4f}")
+        else:
+            print(f"  {name}: {mpd_scores(model, targets, answers)}")
+
+
+def mpd_scores(model, challenge: Path, answers: Path) -> str:
+    from segue.data.readers.mpd import read_challenge_set
+    from segue.inference.continuation import continue_playlists
+    from segue.metrics.challenges import mpd_metrics
+    from segue.metrics.playlist_eval import _track_artists, read_mpd_answers
+
+    queries = read_challenge_set(challenge)
+    lists = {}
+    for batch in continue_playlists(model, queries, 500):
+        lists.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+    truth = read_mpd_answers(answers)
+    artists = _track_artists(answers.parent / "tracks.parquet")
+    per = mpd_metrics([lists[p] for p in truth["pid"]], truth["tracks"].tolist(), artists)
+    return ", ".join(f"{m} {per[m].mean():.4f}" for m in ("r_precision", "ndcg", "clicks"))
+
+
+def mpd(spark, args, work: Path) -> None:
+    from segue.cli.playlists import playlist_training_data
+    from segue.data.readers.mpd import read_challenge_set
+    from segue.inference.continuation import continue_playlists
+    from segue.metrics.challenges import mpd_metrics
+    from segue.metrics.playlist_eval import _track_artists, read_mpd_answers
+    from segue.spark import metrics as sm
+    from segue.spark.collect import to_interactions
+    from segue.spark.idmap import encode
+    from segue.spark.readers import read_mpd_df
+    from segue.spark.scoring import continue_playlists_df
+
+    root = args.mpd_split
+    print(f"\n## MPD split {root} (train slices, 1,000 challenge playlists)")
+    t = time.perf_counter()
+    users, items, coded = encode(read_mpd_df(spark, root / "train"), user_kind="playlist")
+    coded = coded.cache()
+    train = to_interactions(users, items, coded)
+    print(f"read + id maps + matrix on Spark: {time.perf_counter() - t:.1f} s, {train!r}")
+    one = playlist_training_data(root / "train", None, titles=False)
+    single = renumbered(Interactions(one.users, one.items, one.matrix), train)
+    print(f"matrix vs one machine (--no-titles): {differing(train.matrix, single.matrix)}")
+    print(cooc_check(coded, train))
+    line, knn = knn_check(coded, train, single, {})
+    print(line)
+    save_model(knn, work / "mpd_knn")
+    challenge, answers = root / "challenge_set.json", root / "answers.json"
+    t = time.perf_counter()
+    got = continue_playlists_df(spark, work / "mpd_knn", challenge, 500).orderBy("order").toPandas()
+    spark_s = time.perf_counter() - t
+    t = time.perf_counter()
+    want = {}
+    for batch in continue_playlists(knn, read_challenge_set(challenge), 500):
+        want.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+    single_s = time.perf_counter() - t
+    same = sum(list(g) == want[p] for p, g in zip(got["pid"], got["tracks"], strict=True))
+    print(
+        f"ItemKNN continuations: {same} of {len(got)} identical; "
+        f"Spark {spark_s:.1f} s, one machine {single_s:.1f} s"
+    )
+    truth = read_mpd_answers(answers)
+    artists = _track_artists(root / "tracks.parquet")
+    local = mpd_metrics([want[p] for p in truth["pid"]], truth["tracks"].tolist(), artists)
+    on_spark = sm.summary(
+        sm.mpd_metrics_df(
+            spark.createDataFrame(got[["pid", "tracks"]]),
+            sm.read_mpd_answers_df(spark, answers),
+            artists,
+        ),
+        sm.MPD_METRICS,
+    )
+    for m in sm.MPD_METRICS:
+        print(
+            f"  {m}: one machine {local[m].mean():.6f}, Spark {on_spark[m]:.6f}, "
+            f"diff {abs(local[m].mean() - on_spark[m]):.1e}"
+        )
+    wrmf_vs_als(spark, coded, train, single, challenge, work, "mpd", answers)
+
+
+def blas(spark) -> str:
+    jvm = spark.sparkContext._jvm
+    try:
+        b = jvm.dev.ludovic.netlib.blas.BLAS.getInstance().getClass().getName()
+        lp = jvm.dev.ludovic.netlib.lapack.LAPACK.getInstance().getClass().getName()
+        return f"BLAS {b}, LAPACK {lp}"
+    except Exception as exc:  # noqa: BLE001 - the report must not stop here
+        return f"unknown ({exc})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_dir_option(parser)
+    parser.add_argument("--mpd-split", type=Path, required=True, help="segue split mpd --out DIR")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--parts", default="lastfm,mpd")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    from segue.spark.session import spark_session
+
+    t = time.perf_counter()
+    spark = spark_session(args.master, driver_memory="4g")
+    print(
+        f"# spark_parity: Spark {spark.version} on {args.master}, "
+        f"started in {time.perf_counter() - t:.1f} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="segue-spark-parity-") as tmp:
+        work = Path(tmp)
+        if "lastfm" in args.parts:
+            lastfm(spark, args, work)
+        if "mpd" in args.parts:
+            mpd(spark, args, work)
+    print(f"\nJVM linear algebra used by Spark ML's ALS: {blas(spark)}")
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
