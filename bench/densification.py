@@ -75,7 +75,12 @@ CONTENT = {
         "batch_size": 1024,
         "validation_rows": 200,
     },
-    "melon-real": {"hidden": [128, 128, 256], "epochs": 6, "patience": 2},
+    "melon-real": {
+        "hidden": [128, 128, 256],
+        "epochs": 3,
+        "patience": 1,
+        "validation_rows": 300,
+    },
 }
 """Content autoencoder sizes: the write-up's 512/1024 shape, narrowed to fit 2 loaded cores."""
 
