@@ -1,9 +1,10 @@
 """Accuracy floors on the real public datasets in ../shared/data (skipped when absent).
 
-A seeded split of each dataset in the listen-count task's format; EASE and WRMF must beat
-popularity's NDCG@100 by at least 30% (measured margins are about 2x, see bench/README.md).
-On the real MPD playlists, a challenge split with the ten categories: user-kNN must at least
-double popularity's NDCG and R-precision.
+Floors sit at about 0.9x the values measured with the same code (issue 18: loose floors hide
+regressions); a drop of more than 10% fails. A seeded split of each dataset in the listen-count
+task's format: popularity, EASE and WRMF NDCG@100, and the margins of EASE and WRMF over
+popularity. On the real MPD playlists, a challenge split with the ten categories: user-kNN
+against popularity, and the file scorer's artist credit against a hand-computed list.
 """
 
 from __future__ import annotations
@@ -45,8 +46,16 @@ def test_files_match_their_published_checksums(shared_data: Path) -> None:
         assert digest == sums[key], rel
 
 
+# NDCG@100 measured on split_listens(seed=0) by the test's own code (2026-12-01, issue 18)
+MEASURED = {
+    "lastfm": {"pop": 0.1946, "ease": 0.4197, "wrmf": 0.4348},
+    "msd": {"pop": 0.0922, "ease": 0.2103, "wrmf": 0.1855},
+}
+FLOOR = 0.9  # of the measured value
+
+
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_cf_models_beat_popularity_by_30_percent(shared_data: Path, name: str) -> None:
+def test_cf_models_hold_their_measured_accuracy(shared_data: Path, name: str) -> None:
     split = split_listens(load(shared_data, name), seed=0)
     train = Interactions.from_arrays(
         split.listens["user_id"], split.listens["item_id"], split.listens["count"]
@@ -60,22 +69,40 @@ def test_cf_models_beat_popularity_by_30_percent(shared_data: Path, name: str) -
         assert result.summary["seen_share"] == 0.0
         assert result.summary["missing_users"] == 0
         ndcg[label] = result.summary["ndcg@100"]
-    assert ndcg["ease"] >= 1.3 * ndcg["pop"], ndcg
-    assert ndcg["wrmf"] >= 1.3 * ndcg["pop"], ndcg
+    measured = MEASURED[name]
+    # popularity is deterministic: a moved value means the split or the metric changed
+    assert ndcg["pop"] == pytest.approx(measured["pop"], abs=5e-4), ndcg
+    for label in ("ease", "wrmf"):
+        assert ndcg[label] >= FLOOR * measured[label], (label, ndcg)
+        margin = measured[label] / measured["pop"]  # 2.0x to 2.3x
+        assert ndcg[label] >= FLOOR * margin * ndcg["pop"], (label, ndcg)
 
 
-def test_mpd_challenge_split_user_knn_doubles_popularity(shared_data: Path, tmp_path) -> None:
+_SPLITS: dict[Path, Path] = {}
+
+
+@pytest.fixture
+def mpd_split(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real MPD sample split into 200 challenge questions (built once per session)."""
     from segue.data.mpd_split import split_mpd
+
+    source = shared_data / "spotify-mpd" / "mpd_followers10.jsonl.xz"
+    if source not in _SPLITS:
+        out = tmp_path_factory.mktemp("mpd") / "val"
+        split_mpd(source, out, n_playlists=200, seed=0, unseen="drop")
+        _SPLITS[source] = out
+    return _SPLITS[source]
+
+
+def test_mpd_challenge_split_user_knn_against_popularity(mpd_split: Path) -> None:
     from segue.data.readers.mpd import read_challenge_set, read_mpd
     from segue.inference import continue_playlists, playlist_interactions
     from segue.metrics.challenges import mpd_metrics
     from segue.metrics.playlist_eval import read_mpd_answers
 
-    source = shared_data / "spotify-mpd" / "mpd_followers10.jsonl.xz"
-    split_mpd(source, tmp_path / "val", n_playlists=200, seed=0, unseen="drop")
-    train = playlist_interactions(read_mpd(tmp_path / "val" / "train"))
-    queries = read_challenge_set(tmp_path / "val" / "challenge_set.json")
-    answers = read_mpd_answers(tmp_path / "val" / "answers.json").set_index("pid")
+    train = playlist_interactions(read_mpd(mpd_split / "train"))
+    queries = read_challenge_set(mpd_split / "challenge_set.json")
+    answers = read_mpd_answers(mpd_split / "answers.json").set_index("pid")
     scores = {}
     for label, model in {"pop": MostPopular(), "userknn": UserKNN()}.items():
         model.fit(train)
@@ -85,8 +112,71 @@ def test_mpd_challenge_split_user_knn_doubles_popularity(shared_data: Path, tmp_
         pids = list(answers.index)
         per = mpd_metrics([lists[p] for p in pids], answers.loc[pids, "tracks"].tolist())
         scores[label] = per.mean()
-    assert scores["userknn"]["ndcg"] >= 2 * scores["pop"]["ndcg"], scores
-    assert scores["userknn"]["r_precision"] >= 2 * scores["pop"]["r_precision"], scores
+    # measured (no artist credit): popularity NDCG 0.0830, R-precision 0.0307; user-kNN 0.3053,
+    # 0.1471 (3.7x and 4.8x popularity)
+    pop, knn = scores["pop"], scores["userknn"]
+    assert pop["ndcg"] == pytest.approx(0.0830, abs=5e-4), scores
+    assert knn["ndcg"] >= FLOOR * 0.3053, scores
+    assert knn["r_precision"] >= FLOOR * 0.1471, scores
+    assert knn["ndcg"] >= FLOOR * 3.68 * pop["ndcg"], scores
+    assert knn["r_precision"] >= FLOOR * 4.79 * pop["r_precision"], scores
+
+
+def test_file_scorer_artist_credit_matches_a_hand_computed_list(
+    mpd_split: Path, tmp_path: Path
+) -> None:
+    """One real question, a list built by hand: an exact hit, a non-hit by an answer artist, a
+    second non-hit by that artist, a non-hit by the exact hit's artist, then tracks of other
+    artists. By the rules (module docstring of segue.metrics.challenges): T = 1, A = 2 distinct
+    artists, R-precision = (1 + 0.25 * 2) / |G|; NDCG = 1 / IDCG(min(|G|, 500)); 0 clicks."""
+    import json
+
+    import numpy as np
+
+    from segue.metrics.playlist_eval import evaluate_mpd
+    from segue.metrics.submission import write_mpd_submission
+
+    tracks = pd.read_parquet(mpd_split / "tracks.parquet", columns=["track", "artist"])
+    artist_of = dict(zip(tracks["track"], tracks["artist"], strict=True))
+    by_artist = tracks.groupby("artist")["track"].apply(list).to_dict()
+    answers = json.loads((mpd_split / "answers.json").read_text())["playlists"]
+    challenge = json.loads((mpd_split / "challenge_set.json").read_text())["playlists"]
+    seeds = {p["pid"]: {t["track_uri"] for t in p.get("tracks", [])} for p in challenge}
+
+    def usable(pid: int, truth: set[str], artist: str, n: int) -> list[str]:
+        taken = truth | seeds[pid]
+        return [t for t in by_artist.get(artist, []) if t not in taken][:n]
+
+    case = None
+    for p in answers:  # the first question where the hand-made list can be built
+        truth = set(p["tracks"])
+        hit = p["tracks"][0]
+        others = sorted({artist_of[t] for t in truth} - {artist_of[hit]})
+        for a in others:
+            two = usable(p["pid"], truth, a, 2)
+            one = usable(p["pid"], truth, artist_of[hit], 1)
+            if len(truth) >= 4 and len(two) == 2 and len(one) == 1:
+                case = (p["pid"], truth, [hit, two[0], two[1], one[0]])
+                break
+        if case:
+            break
+    assert case is not None, "no question allows the hand-made list"
+    pid, truth, head = case
+    truth_artists = {artist_of[t] for t in truth}
+    filler = [t for t, a in artist_of.items() if a not in truth_artists][:2000]
+
+    def fill(p: int, start: list[str]) -> list[str]:
+        taken = set(start) | seeds[p]
+        return start + [t for t in filler if t not in taken][: 500 - len(start)]
+
+    rows = [(p["pid"], fill(p["pid"], head if p["pid"] == pid else [])) for p in answers]
+    path = write_mpd_submission(tmp_path / "run.csv", rows)
+    per = evaluate_mpd({"run": path}, mpd_split / "answers.json").per_playlist["run"]
+    g = len(truth)
+    idcg = float(np.sum(1.0 / np.log2(np.arange(2, min(g, 500) + 2))))
+    assert per.loc[pid, "r_precision"] == pytest.approx((1 + 0.25 * 2) / g)
+    assert per.loc[pid, "ndcg"] == pytest.approx(1.0 / idcg)
+    assert per.loc[pid, "clicks"] == 0
 
 
 def test_cli_path_on_the_real_lastfm_file(shared_data: Path, tmp_path: Path) -> None:
@@ -146,4 +236,6 @@ def test_cli_path_on_the_real_lastfm_file(shared_data: Path, tmp_path: Path) -> 
             "--json",
         )
     )
-    assert summary["users"] == 375 and 0.1 < summary["ndcg@100"] < 0.3
+    # the same split and model as MEASURED["lastfm"]["pop"]
+    assert summary["users"] == 375
+    assert summary["ndcg@100"] == pytest.approx(MEASURED["lastfm"]["pop"], abs=5e-4)
