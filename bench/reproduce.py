@@ -1,0 +1,171 @@
+"""Rerun the real-data figures of the README and check each against its published value.
+
+Every :class:`Entry` is one command (a bench script with its options, run from the repository
+root with this Python) and the README figures its output prints; a :class:`Figure` names the
+figure, its README value, a regular expression that finds it in the output (group 1) and the
+tolerance allowed. A figure drifts when ``|now - README| > tolerance``; the script exits 1 when
+any figure drifts or cannot be found, or a command fails.
+
+``--quick`` runs only the entries marked quick (under 3 minutes in all on a quiet 2-core
+machine); without it every entry runs (about 15 minutes). To add a figure, append a Figure to
+an existing Entry or a new Entry to ``ENTRIES``: the command that prints the number, the
+pattern that finds it, the value the README shows. Tolerances: popularity and every
+closed-form or seeded model are deterministic up to float32 sums on other BLAS builds (0.001
+on NDCG-like values); LightGBM and ALS runs get 0.003.
+
+    .venv/bin/python bench/reproduce.py [--quick] [--only NAME[,NAME]] [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One published number: where the README shows it, its value and how to find it."""
+
+    label: str
+    readme: float
+    pattern: str  # group 1 is the number, searched line by line (re.MULTILINE)
+    tolerance: float = 0.001
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One command and the README figures it prints."""
+
+    name: str
+    command: tuple[str, ...]  # arguments after the Python executable, from the repo root
+    figures: tuple[Figure, ...]
+    quick: bool = False
+    where: str = ""  # the README section that shows these figures
+
+
+def _row(*cells: str) -> str:
+    """A pattern for a markdown table row starting with ``cells``; group 1: the next cell."""
+    parts = [r"\|\s*" + re.escape(c) + r"\s*" for c in cells]
+    return r"^" + "".join(parts) + r"\|\s*([0-9.]+)\s*\|"
+
+
+def _wide(metric: str, column: int = 1) -> str:
+    """bench/two_stage.py's ``-- metric`` table: the ``all`` row's ``column``-th value."""
+    skip = r"\s+[0-9.]+" * (column - 1)
+    return r"^-- " + metric + r"\n(?:.*\n){1,3}?^all" + skip + r"\s+([0-9.]+)"
+
+
+def _listens(dataset: str, label: str, model: str, params: str, value: float) -> Figure:
+    return Figure(f"{label}: {model} {params}, NDCG@100", value, _row(dataset, model, params))
+
+
+ENTRIES: list[Entry] = [
+    Entry(
+        "listens-msd",
+        ("bench/listens_quality.py", "--datasets", "msd-taste-42k"),
+        (
+            _listens("msd-taste-42k", "MSD", "MostPopular", "weighting=users", 0.0925),
+            _listens("msd-taste-42k", "MSD", "EASE", "l2=500 (default)", 0.2114),
+            _listens("msd-taste-42k", "MSD", "EASE", "l2=100 (validation pick)", 0.2261),
+        ),
+        quick=True,
+        where="README.md, Results: the listen-count table",
+    ),
+    Entry(
+        "listens-lastfm",
+        ("bench/listens_quality.py", "--datasets", "lastfm-hetrec-2k"),
+        (
+            _listens("lastfm-hetrec-2k", "Last.fm", "MostPopular", "weighting=users", 0.1947),
+            _listens("lastfm-hetrec-2k", "Last.fm", "EASE", "l2=500 (default)", 0.4202),
+            _listens("lastfm-hetrec-2k", "Last.fm", "EASE", "l2=250 (validation pick)", 0.4271),
+        ),
+        where="README.md, Results: the listen-count table",
+    ),
+    Entry(
+        "two-stage-mpd",
+        ("bench/two_stage.py",),
+        (
+            Figure("MPD two-stage R-precision", 0.2024, _wide("r_precision"), 0.003),
+            Figure("MPD two-stage NDCG", 0.3477, _wide("ndcg"), 0.003),
+            Figure("MPD two-stage clicks", 5.48, _wide("clicks"), 0.1),
+            Figure("MPD user-kNN NDCG (two-stage source)", 0.3196, _wide("ndcg", 2), 0.001),
+        ),
+        where="README.md, the two-stage table on the real MPD sample",
+    ),
+]
+
+
+def run_entry(entry: Entry) -> tuple[list[tuple[Figure, float | None]], str, float]:
+    """Run one entry's command; every figure with the value found (``None``: not found)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *entry.command], cwd=ROOT, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return [(f, None) for f in entry.figures], f"exit {proc.returncode}: {tail}", seconds
+    found = []
+    for fig in entry.figures:
+        match = re.search(fig.pattern, proc.stdout, re.MULTILINE)
+        found.append((fig, float(match.group(1)) if match else None))
+    return found, "", seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only the entries marked quick")
+    parser.add_argument("--only", default=None, help="comma-separated entry names")
+    parser.add_argument("--list", action="store_true", help="list the entries and exit")
+    args = parser.parse_args()
+    names = {e.name for e in ENTRIES}
+    chosen = ENTRIES
+    if args.only:
+        wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+        if wanted - names:
+            parser.error(f"unknown entries {sorted(wanted - names)}; known: {sorted(names)}")
+        chosen = [e for e in ENTRIES if e.name in wanted]
+    elif args.quick:
+        chosen = [e for e in ENTRIES if e.quick]
+    if args.list:
+        for e in ENTRIES:
+            print(f"{e.name}{' (quick)' if e.quick else ''}: {' '.join(e.command)}")
+            for f in e.figures:
+                print(f"    {f.label}: README {f.readme:g} +- {f.tolerance:g}")
+        return 0
+
+    ok = True
+    t_all = time.perf_counter()
+    print("| entry | figure | README | now | tolerance | status |")
+    print("|---|---|---|---|---|---|")
+    for entry in chosen:
+        found, error, seconds = run_entry(entry)
+        for fig, value in found:
+            if value is None:
+                status, now = f"MISSING {error}".strip(), "-"
+                ok = False
+            else:
+                drift = abs(value - fig.readme)
+                status = "ok" if drift <= fig.tolerance else f"DRIFT {value - fig.readme:+.4f}"
+                ok &= drift <= fig.tolerance
+                now = f"{value:g}"
+            print(
+                f"| {entry.name} | {fig.label} | {fig.readme:g} | {now} | {fig.tolerance:g} "
+                f"| {status} |",
+                flush=True,
+            )
+        print(f"<!-- {entry.name}: `{' '.join(entry.command)}` took {seconds:.0f} s -->")
+    print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
+    print("OK: every figure within its tolerance" if ok else "FAIL: see DRIFT / MISSING above")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
