@@ -56,6 +56,11 @@ def _row(*cells: str) -> str:
     return r"^" + "".join(parts) + r"\|\s*([0-9.]+)\s*\|"
 
 
+def _last_cell(first: str) -> str:
+    """A pattern for the markdown row starting with ``first``; group 1: its last cell."""
+    return r"^\|\s*" + re.escape(first) + r"\s*\|.*\|\s*([0-9.]+)\s*\|\s*$"
+
+
 def _wide(metric: str, column: int = 1) -> str:
     """bench/two_stage.py's ``-- metric`` table: the ``all`` row's ``column``-th value."""
     skip = r"\s+[0-9.]+" * (column - 1)
@@ -77,6 +82,24 @@ ENTRIES: list[Entry] = [
         ),
         quick=True,
         where="README.md, Results: the listen-count table",
+    ),
+    Entry(
+        "ease-pruning",
+        ("bench/ease_pruning.py", "--repeat", "1"),
+        (
+            Figure(
+                "Last.fm EASE, 4,000 items kept, no back-fill, NDCG@100",
+                0.4169,
+                _last_cell("max_items=4000, no back-fill"),
+            ),
+            Figure(
+                "Last.fm EASE, 4,000 items kept, back-fill, NDCG@100",
+                0.4183,
+                _last_cell("max_items=4000, back-fill (default 200)"),
+            ),
+        ),
+        quick=True,
+        where="README.md, EASE on large catalogues",
     ),
     Entry(
         "listens-lastfm",
