@@ -79,26 +79,52 @@ def same_rows(a: sp.csr_array, b: sp.csr_array) -> str:
     return f"{same:,} of {a.shape[0]:,} rows with the same neighbours"
 
 
-def cooc_check(coded, train: Interactions) -> str:
+def cooc_check(coded, train: Interactions, full: bool = True) -> str:
+    """Spark's co-occurrence pairs against SciPy's ``B^T B``.
+
+    ``full``: every entry compared on the driver. Otherwise (the MPD's tens of millions of
+    pairs, on a machine shared with other jobs) the pair count, the sum of the counts and a
+    keyed checksum ``sum n * ((i * 1000003 + j) mod 2^31)`` are compared, each computed by
+    Spark and by NumPy.
+    """
+    from pyspark.sql import functions as F
+
     from segue.spark.knn import cooccurrence
 
-    t = time.perf_counter()
-    pairs = cooccurrence(coded).toArrow()
-    spark_s = time.perf_counter() - t
     n = train.n_items
-    got = sp.csr_array(
-        (
-            pairs.column("n").to_numpy().astype(np.float64),
-            (pairs.column("i").to_numpy(), pairs.column("j").to_numpy()),
-        ),
-        shape=(n, n),
-    )
+    t = time.perf_counter()
+    pairs = cooccurrence(coded)
+    if full:
+        table = pairs.toArrow()
+        rows, cols = table.column("i").to_numpy(), table.column("j").to_numpy()
+        got = sp.csr_array(
+            (table.column("n").to_numpy().astype(np.float64), (rows, cols)), shape=(n, n)
+        )
+    else:
+        key = ((F.col("i").cast("long") * 1000003 + F.col("j")) % (1 << 31)).cast("double")
+        row = pairs.agg(
+            F.count(F.lit(1)).alias("pairs"),
+            F.sum("n").alias("total"),
+            F.sum(F.col("n") * key).alias("checksum"),
+        ).collect()[0]
+    spark_s = time.perf_counter() - t
     t = time.perf_counter()
     binary = sp.csr_array(train.matrix, copy=True)
     binary.data[:] = 1
     want = sp.csr_array(binary.T @ binary, dtype=np.float64)
     single_s = time.perf_counter() - t
-    return f"co-occurrence: {differing(got, want)}; Spark {spark_s:.1f} s, SciPy {single_s:.1f} s"
+    timing = f"Spark {spark_s:.1f} s, SciPy {single_s:.1f} s"
+    if full:
+        return f"co-occurrence: {differing(got, want)}; {timing}"
+    coo = sp.coo_array(want)
+    key = (coo.row.astype(np.int64) * 1000003 + coo.col) % (1 << 31)
+    mine = (coo.nnz, float(coo.data.sum()), float((coo.data * key.astype(np.float64)).sum()))
+    theirs = (int(row["pairs"]), float(row["total"]), float(row["checksum"]))
+    verdict = "equal" if mine == theirs else "DIFFERENT"
+    return (
+        f"co-occurrence: pairs, total and checksum {verdict} "
+        f"(Spark {theirs}, SciPy {mine}); {timing}"
+    )
 
 
 def knn_check(
@@ -175,7 +201,7 @@ def lastfm(spark, args, work: Path) -> None:
     print(f"matrix vs one machine: {differing(train.matrix, single.matrix)}")
     print(cooc_check(coded, train))
     line, knn = knn_check(coded, train, single, {})
-    print(line)
+    print(line, flush=True)
     print(knn_check(coded, train, single, {"similarity": "bm25", "binarize": False})[0])
     save_model(knn, work / "lastfm_knn")
     targets = np.asarray(split.targets, dtype=object).astype(str)
@@ -249,9 +275,9 @@ def mpd(spark, args, work: Path) -> None:
     one = playlist_training_data(root / "train", None, titles=False)
     single = renumbered(Interactions(one.users, one.items, one.matrix), train)
     print(f"matrix vs one machine (--no-titles): {differing(train.matrix, single.matrix)}")
-    print(cooc_check(coded, train))
+    print(cooc_check(coded, train, full=False), flush=True)
     line, knn = knn_check(coded, train, single, {})
-    print(line)
+    print(line, flush=True)
     save_model(knn, work / "mpd_knn")
     challenge, answers = root / "challenge_set.json", root / "answers.json"
     t = time.perf_counter()
@@ -302,12 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mpd-split", type=Path, required=True, help="segue split mpd --out DIR")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--parts", default="lastfm,mpd")
+    parser.add_argument("--driver-memory", default="4g", help="JVM heap of the driver")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     from segue.spark.session import spark_session
 
     t = time.perf_counter()
-    spark = spark_session(args.master, driver_memory="4g")
+    spark = spark_session(args.master, driver_memory=args.driver_memory)
     print(
         f"# spark_parity: Spark {spark.version} on {args.master}, "
         f"started in {time.perf_counter() - t:.1f} s"

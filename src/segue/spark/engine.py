@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from segue.exceptions import DataFormatError, ParameterError
-from segue.spark.session import DEFAULT_MASTER, spark_session
+from segue.spark.session import DEFAULT_MASTER, spark_errors, spark_session
 
 __all__ = ["SPARK_MODELS", "evaluate_spark", "recommend_spark", "train_spark"]
 
@@ -20,7 +20,7 @@ SPARK_MODELS = ("wrmf", "itemknn")
 """Models whose training runs on Spark (ALS; item-item products and top-K)."""
 
 
-def train_spark(
+def _train_spark(
     model: str,
     params: dict[str, Any],
     out_dir: Path,
@@ -75,7 +75,7 @@ def train_spark(
     return float(fitted.fit_seconds_)
 
 
-def recommend_spark(
+def _recommend_spark(
     model_dir: Path,
     out_file: Path,
     *,
@@ -138,7 +138,7 @@ def _targets_df(spark: Any, path: Path) -> Any:
     return frame.where(F.col("user") != "")
 
 
-def evaluate_spark(
+def _evaluate_spark(
     recs: list[Path],
     answers: Path,
     *,
@@ -207,3 +207,21 @@ def _submission_df(spark: Any, path: Path) -> Any:
     if dup:
         raise DataFormatError(f"playlist {dup[0]['pid']} has a second line", path=path)
     return frame
+
+
+def train_spark(*args: Any, **kwargs: Any) -> float:
+    """:func:`_train_spark` with Spark's failures as one-line errors (same arguments)."""
+    with spark_errors("training"):
+        return _train_spark(*args, **kwargs)
+
+
+def recommend_spark(*args: Any, **kwargs: Any) -> dict[str, int]:
+    """:func:`_recommend_spark` with Spark's failures as one-line errors (same arguments)."""
+    with spark_errors("recommending"):
+        return _recommend_spark(*args, **kwargs)
+
+
+def evaluate_spark(*args: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
+    """:func:`_evaluate_spark` with Spark's failures as one-line errors (same arguments)."""
+    with spark_errors("evaluation"):
+        return _evaluate_spark(*args, **kwargs)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from segue._extras import require
-from segue.exceptions import MissingExtraError
+from segue.exceptions import MissingExtraError, SegueError
 
-__all__ = ["DEFAULT_MASTER", "java_missing_reason", "spark_session"]
+__all__ = ["DEFAULT_MASTER", "SparkFailure", "java_missing_reason", "spark_errors", "spark_session"]
 
 DEFAULT_MASTER = "local[*]"
 
@@ -30,11 +32,37 @@ def java_missing_reason() -> str | None:
     return "Spark needs a Java runtime (JDK 17 or 21): none on PATH and JAVA_HOME is unset"
 
 
+class SparkFailure(SegueError):
+    """Spark itself failed (a task error, or the JVM died): the CLI prints one line."""
+
+
+@contextmanager
+def spark_errors(what: str) -> Iterator[None]:
+    """Turn Spark's and Py4J's failures into one :class:`SparkFailure` line.
+
+    A JVM killed by the out-of-memory killer leaves the driver with "connection refused" from
+    Py4J; the message says so, and where to lower the load (``SEGUE_SPARK_DRIVER_MEMORY``).
+    """
+    try:
+        yield
+    except SegueError:
+        raise
+    except Exception as exc:
+        py4j = "py4j" in type(exc).__module__ or isinstance(exc, ConnectionError)
+        if not (py4j or "pyspark" in type(exc).__module__):
+            raise
+        if py4j:
+            reason = "the Spark JVM stopped answering (killed, often by the out-of-memory killer)"
+        else:
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+        raise SparkFailure(f"{what} failed on Spark: {reason}") from None
+
+
 def spark_session(
     master: str = DEFAULT_MASTER,
     *,
     app_name: str = "segue",
-    driver_memory: str = "4g",
+    driver_memory: str | None = None,
     shuffle_partitions: int | None = None,
     conf: dict[str, str] | None = None,
 ) -> Any:
@@ -45,7 +73,8 @@ def spark_session(
     master
         ``local[*]``, ``local[2]``, ``spark://host:7077``, ``yarn``...
     driver_memory
-        JVM heap of the driver (only honoured when this call starts the JVM).
+        JVM heap of the driver (only honoured when this call starts the JVM); default
+        ``$SEGUE_SPARK_DRIVER_MEMORY`` or ``4g``.
     shuffle_partitions
         ``spark.sql.shuffle.partitions``; None: 4 per core for ``local[n]``, Spark's 200
         elsewhere.
@@ -56,6 +85,8 @@ def spark_session(
     if reason is not None:
         raise MissingExtraError(reason)
     pyspark_sql = require("pyspark.sql", "the Spark engine")
+    if driver_memory is None:
+        driver_memory = os.environ.get("SEGUE_SPARK_DRIVER_MEMORY", "4g")
     if shuffle_partitions is None:
         shuffle_partitions = _local_partitions(master)
     # the executors' Python must be this one (it has segue and its dependencies); the launcher
