@@ -13,7 +13,7 @@ pattern that finds it, the value the README shows. Tolerances: popularity and ev
 closed-form or seeded model are deterministic up to float32 sums on other BLAS builds (0.001
 on NDCG-like values); LightGBM and ALS runs get 0.003.
 
-    .venv/bin/python bench/reproduce.py [--quick] [--only NAME[,NAME]] [--list]
+    .venv/bin/python bench/reproduce.py [--quick] [--only NAME[,NAME]] [--list] [--outputs DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from segue._atomic import atomic_open
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,13 +127,19 @@ ENTRIES: list[Entry] = [
 ]
 
 
-def run_entry(entry: Entry) -> tuple[list[tuple[Figure, float | None]], str, float]:
+def run_entry(
+    entry: Entry, outputs: Path | None = None
+) -> tuple[list[tuple[Figure, float | None]], str, float]:
     """Run one entry's command; every figure with the value found (``None``: not found)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, *entry.command], cwd=ROOT, capture_output=True, text=True
     )
     seconds = time.perf_counter() - t0
+    if outputs is not None:  # the whole output, for the tables around the checked figures
+        outputs.mkdir(parents=True, exist_ok=True)
+        with atomic_open(outputs / f"{entry.name}.txt", "w") as fh:
+            fh.write(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return [(f, None) for f in entry.figures], f"exit {proc.returncode}: {tail}", seconds
@@ -147,6 +155,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="only the entries marked quick")
     parser.add_argument("--only", default=None, help="comma-separated entry names")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
+    parser.add_argument(
+        "--outputs", type=Path, default=None, help="write each command's full output here"
+    )
     args = parser.parse_args()
     names = {e.name for e in ENTRIES}
     chosen = ENTRIES
@@ -169,7 +180,7 @@ def main() -> int:
     print("| entry | figure | README | now | tolerance | status |")
     print("|---|---|---|---|---|---|")
     for entry in chosen:
-        found, error, seconds = run_entry(entry)
+        found, error, seconds = run_entry(entry, args.outputs)
         for fig, value in found:
             if value is None:
                 status, now = f"MISSING {error}".strip(), "-"
