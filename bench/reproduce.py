@@ -14,6 +14,7 @@ closed-form or seeded model are deterministic up to float32 sums on other BLAS b
 on NDCG-like values); LightGBM and ALS runs get 0.003.
 
     .venv/bin/python bench/reproduce.py [--quick] [--only NAME[,NAME]] [--list] [--outputs DIR]
+                                       [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -128,12 +129,13 @@ ENTRIES: list[Entry] = [
 
 
 def run_entry(
-    entry: Entry, outputs: Path | None = None
+    entry: Entry, outputs: Path | None = None, data_dir: Path | None = None
 ) -> tuple[list[tuple[Figure, float | None]], str, float]:
     """Run one entry's command; every figure with the value found (``None``: not found)."""
     t0 = time.perf_counter()
+    extra = [] if data_dir is None else ["--data-dir", str(data_dir)]
     proc = subprocess.run(
-        [sys.executable, *entry.command], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, *entry.command, *extra], cwd=ROOT, capture_output=True, text=True
     )
     seconds = time.perf_counter() - t0
     if outputs is not None:  # the whole output, for the tables around the checked figures
@@ -158,6 +160,12 @@ def main() -> int:
     parser.add_argument(
         "--outputs", type=Path, default=None, help="write each command's full output here"
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="passed to every command (default: theirs, <repo>/../shared/data)",
+    )
     args = parser.parse_args()
     names = {e.name for e in ENTRIES}
     chosen = ENTRIES
@@ -180,7 +188,7 @@ def main() -> int:
     print("| entry | figure | README | now | tolerance | status |")
     print("|---|---|---|---|---|---|")
     for entry in chosen:
-        found, error, seconds = run_entry(entry, args.outputs)
+        found, error, seconds = run_entry(entry, args.outputs, args.data_dir)
         for fig, value in found:
             if value is None:
                 status, now = f"MISSING {error}".strip(), "-"
