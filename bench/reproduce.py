@@ -6,12 +6,13 @@ figure, its README value, a regular expression that finds it in the output (grou
 tolerance allowed. A figure drifts when ``|now - README| > tolerance``; the script exits 1 when
 any figure drifts or cannot be found, or a command fails.
 
-``--quick`` runs only the entries marked quick (under 3 minutes in all on a quiet 2-core
-machine); without it every entry runs (about 15 minutes). To add a figure, append a Figure to
-an existing Entry or a new Entry to ``ENTRIES``: the command that prints the number, the
-pattern that finds it, the value the README shows. Tolerances: popularity and every
-closed-form or seeded model are deterministic up to float32 sums on other BLAS builds (0.001
-on NDCG-like values); LightGBM and ALS runs get 0.003.
+``--quick`` runs only the entries marked quick (about a minute on a quiet 2-core machine, going
+by the scripts' published times; 40 minutes in a session where twenty other jobs shared the
+cores); without it every entry runs (about 8 minutes quiet, mostly ``bench/two_stage.py``).
+To add a figure, append a Figure to an existing Entry or a new Entry to ``ENTRIES``: the
+command that prints the number, the pattern that finds it, the value the README shows.
+Tolerances: popularity and every closed-form or seeded model are deterministic up to float32
+sums on other BLAS builds (0.001 on NDCG-like values); LightGBM and ALS runs get 0.003.
 
     .venv/bin/python bench/reproduce.py [--quick] [--only NAME[,NAME]] [--list] [--outputs DIR]
                                        [--data-dir DIR]
