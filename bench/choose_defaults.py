@@ -31,6 +31,7 @@ Each part prints its table, the pick and whether it equals segue's current defau
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -156,6 +157,8 @@ def listens_part(args: argparse.Namespace, tmp: Path) -> None:
         )
     for model_name in [m.strip() for m in args.models.split(",") if m.strip()]:
         cls, grid = GRIDS[model_name]
+        if args.grid is not None:  # a sub-grid, e.g. to settle one comparison on one dataset
+            grid = json.loads(args.grid)
         points = expand_grid(grid)
         frame = pd.DataFrame({"params": [fmt(p) for p in points]})
         for name, data in trains.items():
@@ -274,6 +277,7 @@ def main() -> None:
     parser.add_argument("--split", type=Path, default=None, help="MPD split folder (two-stage)")
     parser.add_argument("--inner-playlists", type=int, default=1000, help="validation questions")
     parser.add_argument("--variants", default=None, help="two-stage variants (names; all)")
+    parser.add_argument("--grid", default=None, help="JSON grid replacing the model's (listens)")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     if not parts <= {"listens", "two-stage"}:
