@@ -19,7 +19,7 @@ holdout carved from their training rows. Printed per model: NDCG@100, recall@100
 epochs, seconds per epoch and the seconds to score every target against the whole catalogue
 (torch on one thread: on a busy 2-core machine, two threads made an NCF epoch 20x slower).
 
-    .venv/bin/python bench/ncf.py [--data-dir DIR] [--val-seed 0]
+    .venv/bin/python bench/ncf.py [--data-dir DIR] [--val-seed 0] [--quick]
 """
 
 from __future__ import annotations
@@ -56,6 +56,19 @@ MODELS: list[tuple[str, type, dict[str, list[Any]], dict[str, Any]]] = [
 ]  # fmt: skip
 
 
+QUICK_NCF = {"lr": 0.005, "l2": 0.001, "epochs": 10, "patience": 2, "validation_rows": 200}
+QUICK: list[tuple[str, type, dict[str, Any]]] = [
+    # bench/cf_quality.py's validation picks on the same validation split (bench/README.md)
+    ("MostPopular", MostPopular, {"weighting": "users"}),
+    ("EASE", EASE, {"l2": 250.0}),
+    ("WRMF", WRMF, {"factors": 128, "alpha": 1.0, "regularization": 30.0}),
+    # NCF: lr and l2 from a look at the validation split (no grid here); epochs by early
+    # stopping on the model's own holdout carved from its training rows
+    ("NCF (NeuMF)", NCF, QUICK_NCF),
+    ("NCF GMF tower alone", NCF, {**QUICK_NCF, "factors": 64, "towers": "gmf"}),
+]
+
+
 def log(line: str) -> None:
     print(line, flush=True)
 
@@ -78,6 +91,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.add_data_dir_option(parser)
     parser.add_argument("--val-seed", type=int, default=0, help="seed of the validation split")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="no grids: bench/cf_quality.py's validation picks and one NCF setting (busy machine)",
+    )
     args = parser.parse_args()
     import torch
 
@@ -108,15 +126,25 @@ def main() -> None:
         ])  # fmt: skip
         log(f"  test {name} ({params}): {METRIC} {ev[METRIC]:.4f}, recall {ev[f'recall@{K}']:.4f}")
 
-    for name, cls, grid, fixed in MODELS:
-        t0 = time.perf_counter()
-        res = grid_search(train, cls, grid, fixed=fixed, k=K, metric=METRIC, seed=args.val_seed)
-        val = float(res.table[METRIC].iloc[0])
-        log(
-            f"  {name}: {len(res.table)} grid points ({time.perf_counter() - t0:.0f} s), pick "
-            f"{ {k: res.best_params[k] for k in grid} }, val {METRIC} {val:.4f}"
-        )
-        model = cls(**res.best_params)
+    runs = (
+        [(name, cls, None, params) for name, cls, params in QUICK]
+        if args.quick
+        else [(name, cls, grid, fixed) for name, cls, grid, fixed in MODELS]
+    )
+    for name, cls, grid, fixed in runs:
+        val: float | None = None
+        if grid is None:
+            best_params, grid = dict(fixed), dict(fixed)
+        else:
+            t0 = time.perf_counter()
+            res = grid_search(train, cls, grid, fixed=fixed, k=K, metric=METRIC, seed=args.val_seed)
+            val = float(res.table[METRIC].iloc[0])
+            best_params = res.best_params
+            log(
+                f"  {name}: {len(res.table)} grid points ({time.perf_counter() - t0:.0f} s), "
+                f"pick { {k: best_params[k] for k in grid} }, val {METRIC} {val:.4f}"
+            )
+        model = cls(**best_params)
         t0 = time.perf_counter()
         model.fit(train)
         fit_s = time.perf_counter() - t0
@@ -128,7 +156,7 @@ def main() -> None:
         if isinstance(model, NCF):
             extra["epochs"] = model.epochs_trained_
             extra["s_epoch"] = f"{model.seconds_per_epoch_:.1f}"
-        params = {k: res.best_params[k] for k in grid}
+        params = {k: best_params[k] for k in grid}
         add(name, params, val, ev, extra)
         if isinstance(model, NCF) and model.towers == "neumf":
             lists, score_s = gmf_part_lists(model, train, split.targets)

@@ -155,7 +155,9 @@ def tune(name: str, train: Interactions, val, val_seed: int) -> tuple[dict, dict
     return picks, val_scores, knn_pick, knn_val
 
 
-def run_dataset(name: str, df: pd.DataFrame, val_seed: int, recorded: bool) -> list[list[Any]]:
+def run_dataset(
+    name: str, df: pd.DataFrame, val_seed: int, recorded: bool, variants: list[str]
+) -> list[list[Any]]:
     split = split_listens(df, seed=0)
     train = Interactions.from_frame(split.listens, weight="count")
     answers = Interactions.from_frame(split.answers, weight="count")
@@ -180,8 +182,10 @@ def run_dataset(name: str, df: pd.DataFrame, val_seed: int, recorded: bool) -> l
     picks["ALS"] = {**best, "confidence": "log", "iterations": 15, "seed": 0}
 
     # the two-stage variant, on the validation split only
-    variant_val = {}
+    variant_val: dict[str, float | None] = {variants[0]: None}
     for label, variant in VARIANTS.items():
+        if label not in variants or len(variants) == 1:  # one variant: nothing to choose
+            continue
         t0 = time.perf_counter()
         res = evaluate_model(two_stage(picks, variant), vtrain, vsplit.targets, vanswers)
         variant_val[label] = res[METRIC]
@@ -189,7 +193,7 @@ def run_dataset(name: str, df: pd.DataFrame, val_seed: int, recorded: bool) -> l
             f"  two-stage ({label}): val {METRIC} {res[METRIC]:.4f} "
             f"({time.perf_counter() - t0:.0f} s)"
         )
-    chosen = max(variant_val, key=lambda v: variant_val[v])
+    chosen = max(variant_val, key=lambda v: variant_val[v] or 0.0)
     log(f"  two-stage variant picked on validation: {chosen}")
 
     # test: every peer's pick and every two-stage variant, refit on all the visible listens
@@ -226,7 +230,8 @@ def run_dataset(name: str, df: pd.DataFrame, val_seed: int, recorded: bool) -> l
             continue
         model = two_stage(picks, variant)
         res = evaluate_model(model, train, split.targets, answers)
-        add(f"two-stage ({label})", "n=200, folds=1", variant_val[label], res, "validation pick")
+        note = "validation pick" if len(variant_val) > 1 else "the only variant run"
+        add(f"two-stage ({label})", "n=200, folds=1", variant_val[label], res, note)
         if label == chosen:
             result = res[METRIC]
             top = model.ranker_.feature_importance().head(6)
@@ -249,6 +254,11 @@ def main() -> None:
     common.add_data_dir_option(parser)
     common.add_split_options(parser, list(DATASETS))
     parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated two-stage variants to choose from on validation: {list(VARIANTS)}",
+    )
+    parser.add_argument(
         "--picks",
         choices=["tune", "recorded"],
         default="tune",
@@ -257,6 +267,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     names = common.chosen_datasets(parser, args, DATASETS)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants or any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants takes some of {list(VARIANTS)}")
     try:
         import torch
 
@@ -275,7 +288,7 @@ def main() -> None:
     for name in names:
         t0 = time.perf_counter()
         df = DATASETS[name][1](args.data_dir)
-        rows += run_dataset(name, df, args.val_seed, args.picks == "recorded")
+        rows += run_dataset(name, df, args.val_seed, args.picks == "recorded", variants)
         log(f"  ({name}: {time.perf_counter() - t0:.0f} s)\n")
     headers = ["dataset", "model", "params", f"val {METRIC}", f"test {METRIC}",
                f"recall@{K}", "fit s", "rec s", "note"]  # fmt: skip

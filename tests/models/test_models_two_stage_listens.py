@@ -18,6 +18,8 @@ from segue.metrics.evaluate import evaluate_lists
 from segue.models import ItemKNN
 from segue.ranking.two_stage import TwoStage
 
+pytestmark = pytest.mark.slow
+
 
 def listens(seed: int = 0, n_users: int = 150, n_items: int = 120):
     return generate_listens(n_users, n_items, n_clusters=4, mean_items_per_user=20, seed=seed)
