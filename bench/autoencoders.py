@@ -151,9 +151,12 @@ def choose_and_fit(
     frame = test_score(model)
     epoch_s = getattr(model, "seconds_per_epoch_", None)
     epochs = getattr(model, "epochs_trained_", None)
+    means = frame.drop(columns=["group"], errors="ignore").mean()
     print(
         f"  [{dataset}] {system.label} final {best}: fit {seconds:.0f} s"
-        + (f", {epochs} epochs, {epoch_s:.1f} s/epoch" if epoch_s else ""),
+        + (f", {epochs} epochs, {epoch_s:.1f} s/epoch" if epoch_s else "")
+        + "; test "
+        + ", ".join(f"{k} {v:.4f}" for k, v in means.items()),
         flush=True,
     )
     return Result(dataset, system.label, best, best_value, frame, seconds, epoch_s, epochs)
