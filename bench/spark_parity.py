@@ -101,7 +101,7 @@ def cooc_check(coded, train: Interactions, full: bool = True) -> str:
             (table.column("n").to_numpy().astype(np.float64), (rows, cols)), shape=(n, n)
         )
     else:
-        key = ((F.col("i").cast("long") * 1000003 + F.col("j")) % (1 << 31)).cast("double")
+        key = (F.col("i").cast("long") * 1000003 + F.col("j")) % (1 << 31)  # exact int64 sums
         row = pairs.agg(
             F.count(F.lit(1)).alias("pairs"),
             F.sum("n").alias("total"),
@@ -118,8 +118,9 @@ def cooc_check(coded, train: Interactions, full: bool = True) -> str:
         return f"co-occurrence: {differing(got, want)}; {timing}"
     coo = sp.coo_array(want)
     key = (coo.row.astype(np.int64) * 1000003 + coo.col) % (1 << 31)
-    mine = (coo.nnz, float(coo.data.sum()), float((coo.data * key.astype(np.float64)).sum()))
-    theirs = (int(row["pairs"]), float(row["total"]), float(row["checksum"]))
+    counts = coo.data.astype(np.int64)
+    mine = (coo.nnz, int(counts.sum()), int((counts * key).sum()))
+    theirs = (int(row["pairs"]), int(row["total"]), int(row["checksum"]))
     verdict = "equal" if mine == theirs else "DIFFERENT"
     return (
         f"co-occurrence: pairs, total and checksum {verdict} "
@@ -275,9 +276,12 @@ def mpd(spark, args, work: Path) -> None:
     one = playlist_training_data(root / "train", None, titles=False)
     single = renumbered(Interactions(one.users, one.items, one.matrix), train)
     print(f"matrix vs one machine (--no-titles): {differing(train.matrix, single.matrix)}")
-    print(cooc_check(coded, train, full=False), flush=True)
-    line, knn = knn_check(coded, train, single, {})
-    print(line, flush=True)
+    if "mpd-lists" in args.parts:  # lists, metrics and ALS only (an ItemKNN fitted here)
+        knn = ItemKNN().fit(single)
+    else:
+        print(cooc_check(coded, train, full=False), flush=True)
+        line, knn = knn_check(coded, train, single, {})
+        print(line, flush=True)
     save_model(knn, work / "mpd_knn")
     challenge, answers = root / "challenge_set.json", root / "answers.json"
     t = time.perf_counter()
@@ -327,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     add_data_dir_option(parser)
     parser.add_argument("--mpd-split", type=Path, required=True, help="segue split mpd --out DIR")
     parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--parts", default="lastfm,mpd")
+    parser.add_argument(
+        "--parts",
+        default="lastfm,mpd",
+        help="lastfm, mpd, or mpd-lists (MPD without the item-item steps)",
+    )
     parser.add_argument("--driver-memory", default="4g", help="JVM heap of the driver")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -343,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if "lastfm" in args.parts:
             lastfm(spark, args, work)
-        if "mpd" in args.parts:
+        if "mpd" in args.parts:  # "mpd" or "mpd-lists"
             mpd(spark, args, work)
     print(f"\nJVM linear algebra used by Spark ML's ALS: {blas(spark)}")
     spark.stop()
