@@ -247,9 +247,10 @@ class Autoencoder(BaseRecommender):
 
             validate = None
             if holdout is not None:
+                tracks = data.train.items.columns(ItemKind.TRACK)
 
                 def validate() -> float:
-                    return self._validate(holdout, rows)
+                    return self._validate(holdout, rows, tracks)
 
             self.epochs_ = fit_epochs(
                 model=f"autoencoder[{self.orientation}]",
@@ -304,11 +305,11 @@ class Autoencoder(BaseRecommender):
         masked = (err * y).sum() / y.sum().clamp(min=1.0)
         return self.masked_weight * masked + self.plain_weight * err.mean()
 
-    def _validate(self, holdout: Holdout, rows: sp.csr_array) -> float:
+    def _validate(self, holdout: Holdout, rows: sp.csr_array, tracks: IdxArray) -> float:
         if self.orientation == "playlist":
-            return holdout_ndcg(lambda _, q: self._decode_rows(q), holdout)
+            return holdout_ndcg(lambda _, q: self._decode_rows(q), holdout, allow=tracks)
         unit = self._embeddings(rows)
-        return holdout_ndcg(lambda _, q: (q @ unit) @ unit.T, holdout)
+        return holdout_ndcg(lambda _, q: (q @ unit) @ unit.T, holdout, allow=tracks)
 
     # the network at inference ---------------------------------------------------------------
     def _network(self) -> Any:

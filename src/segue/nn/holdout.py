@@ -98,12 +98,18 @@ def holdout_ndcg(
     *,
     k: int = 100,
     batch_size: int = 256,
+    allow: IdxArray | None = None,
 ) -> float:
-    """Mean NDCG@k of ``score(rows, queries)`` on the hidden entries, query items excluded."""
+    """Mean NDCG@k of ``score(rows, queries)`` on the hidden entries, query items excluded.
+
+    ``allow`` limits the lists to the columns a question asks for (the tracks, when tags and
+    title words are columns too: they are never hidden, so they would only take places).
+    """
     values = []
     for start in range(0, len(holdout.rows), batch_size):
         rows = holdout.rows[start : start + batch_size]
         queries = sp.csr_array(holdout.train[rows])
-        items, _ = topk(np.asarray(score(rows, queries), dtype=np.float32), k, exclude=queries)
+        scores = np.asarray(score(rows, queries), dtype=np.float32)
+        items, _ = topk(scores, k, exclude=queries, allow=allow)
         values.append(ndcg_at_k(items, holdout.answers[start : start + batch_size], k))
     return float(np.nanmean(np.concatenate(values)))
