@@ -12,6 +12,8 @@ playlists), so the lists are the ones the single-machine path writes, row for ro
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,16 +40,27 @@ def broadcast_model(spark: Any, model_dir: str | Path) -> tuple[Any, str]:
 
 
 def _model(shared: Any, digest: str) -> Any:
-    """The broadcast model, loaded once per Python worker."""
+    """The broadcast model, loaded once per Python worker.
+
+    Its files are written once per machine to a folder named by their digest (written to a
+    temporary sibling, then renamed), so repeated runs and workers reuse one copy instead of
+    leaving one per worker behind (Spark's workers leave by ``os._exit``: no clean-up runs).
+    """
     model = _LOADED.get(digest)
     if model is None:
         from segue.serialization import load
 
-        folder = Path(tempfile.mkdtemp(prefix="segue-spark-model-"))
-        for name, data in shared.value.items():
-            target = folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        folder = Path(tempfile.gettempdir()) / f"segue-spark-model-{digest[:32]}"
+        if not folder.is_dir():
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-"))
+            for name, data in shared.value.items():
+                target = staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            try:
+                os.rename(staging, folder)
+            except OSError:  # another worker renamed its copy first: the same bytes
+                shutil.rmtree(staging, ignore_errors=True)
         model = load(folder)
         _LOADED.clear()  # one model per worker at a time
         _LOADED[digest] = model
