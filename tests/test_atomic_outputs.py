@@ -469,11 +469,19 @@ with signal_cleanup() if sys.argv[2] == "context" else contextlib.nullcontext():
 """
 
 
+def _default_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def run_and_signal(target: Path, sig: int, handled: str, what: str) -> int:
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(target), handled, what],
         stdout=subprocess.PIPE,
         text=True,
+        # the writer starts with default signal actions whatever ran the suite: under nohup
+        # SIGHUP is ignored, and install_signal_cleanup rightly keeps an ignored signal ignored
+        preexec_fn=_default_signals,
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
