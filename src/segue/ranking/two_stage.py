@@ -70,8 +70,10 @@ __all__ = [
     "rank_candidates",
 ]
 
-_QUERY_BATCH = 10_000
-"""Queries ranked at once: a whole challenge set (features are built for a batch at a time)."""
+_BATCH_CANDIDATES = 2_000_000
+"""Candidate rows ranked at once (features are built for a batch at a time): 2,000 queries at
+``n=1000``. Ranking a whole 10,000-query challenge set at once peaked at 6.2 GiB, against 1.2
+GiB for 1,000 queries (bench/README.md, scale section), so memory must not follow the count."""
 
 
 def default_first_stage() -> dict[str, dict[str, Any]]:
@@ -288,8 +290,8 @@ class TwoStage(BaseRecommender):
 
     # answering -------------------------------------------------------------------------------
     def default_batch_size(self) -> int:
-        """Queries ranked at once: a whole challenge set (10,000)."""
-        return _QUERY_BATCH
+        """Queries ranked at once: about two million candidate rows (2,000 at ``n=1000``)."""
+        return int(max(100, min(10_000, _BATCH_CANDIDATES // max(1, self.n))))
 
     def rank(
         self,
