@@ -22,7 +22,6 @@ stops early on NDCG@100 of continuation questions carved from training rows
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -36,6 +35,7 @@ from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender, FitData
 from segue.models.registry import register
 from segue.nn.holdout import Holdout, carve_holdout, holdout_ndcg
+from segue.nn.params import check_params, check_sizes, is_number
 from segue.nn.runtime import check_device, resolve_device, seeded, torch
 from segue.nn.tensors import dense_rows, load_weights, sparse_rows, weights_of
 from segue.nn.training import fit_epochs
@@ -187,37 +187,24 @@ class Autoencoder(BaseRecommender):
             raise ParameterError(
                 f"orientation must be 'playlist' or 'song', got {self.orientation!r}"
             )
-        layers = self.layers
-        if (
-            isinstance(layers, str | bytes)
-            or not isinstance(layers, Sequence)
-            or not layers
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in layers)
-        ):
-            raise ParameterError(
-                f"layers must be a non-empty list of positive ints, got {layers!r}"
-            )
-        if not (isinstance(self.dropout, int | float) and 0 <= self.dropout < 1):
+        check_sizes("layers", self.layers)
+        if not (is_number(self.dropout) and 0 <= self.dropout < 1):
             raise ParameterError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("masked_weight", "plain_weight", "weight_decay"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ParameterError(f"{name} must be a non-negative number, got {value!r}")
+        check_params(
+            self,
+            ints={
+                "epochs": 1,
+                "patience": 1,
+                "batch_size": 1,
+                "n_neighbors": 1,
+                "validation_rows": 0,
+                "seed": 0,
+            },
+            positive=("lr",),
+            non_negative=("masked_weight", "plain_weight", "weight_decay"),
+        )
         if self.masked_weight == 0 and self.plain_weight == 0:
             raise ParameterError("masked_weight and plain_weight cannot both be 0")
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            raise ParameterError(f"lr must be a positive number, got {self.lr!r}")
-        for name, low in (
-            ("epochs", 1),
-            ("patience", 1),
-            ("batch_size", 1),
-            ("n_neighbors", 1),
-            ("validation_rows", 0),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ParameterError(f"{name} must be an int >= {low}, got {value!r}")
         for name in ("tied", "refeed"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name} must be true or false, got {getattr(self, name)!r}")

@@ -165,18 +165,13 @@ class EASE(BaseRecommender):
             )
         if self.solver not in ("closed", "gd"):
             raise ParameterError(f"solver must be 'closed' or 'gd', got {self.solver!r}")
-        for name, low in (
-            ("epochs", 1),
-            ("batch_size", 1),
-            ("patience", 1),
-            ("validation_rows", 0),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ParameterError(f"{name} must be an int >= {low}, got {value!r}")
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
-            raise ParameterError(f"lr must be a positive number, got {self.lr!r}")
+        from segue.nn.params import check_params  # no torch import: plain range checks
+
+        check_params(
+            self,
+            ints={"epochs": 1, "batch_size": 1, "patience": 1, "validation_rows": 0, "seed": 0},
+            positive=("lr",),
+        )
         if self.solver == "gd":
             from segue.nn.runtime import check_device
 

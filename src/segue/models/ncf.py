@@ -36,7 +36,6 @@ Early stopping: NDCG@100 on questions carved from the training rows
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -48,6 +47,8 @@ from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender, FitData
 from segue.models.registry import register
 from segue.nn.holdout import carve_holdout, holdout_ndcg
+from segue.nn.optim import MixedAdam
+from segue.nn.params import check_params, check_sizes
 from segue.nn.runtime import check_device, resolve_device, seeded, torch
 from segue.nn.tensors import load_weights, weights_of
 from segue.nn.training import fit_epochs
@@ -133,44 +134,6 @@ def _network(
     return NeuMF()
 
 
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
-class _Adam:
-    """Adam for the dense layers, sparse Adam for the embedding tables.
-
-    Why: a step touches only the rows its batch met, so an epoch's cost does not grow with the
-    catalogue.
-    """
-
-    def __init__(self, net: Any, lr: float, weight_decay: float) -> None:
-        t = torch()
-        sparse = [p for n, p in net.named_parameters() if n.endswith("_gmf.weight") or
-                  n.endswith("_mlp.weight")]  # fmt: skip
-        ids = {id(p) for p in sparse}
-        dense = [p for p in net.parameters() if id(p) not in ids]
-        self.parts = [t.optim.Adam(dense, lr=lr, weight_decay=weight_decay)]
-        if sparse:
-            self.parts.append(t.optim.SparseAdam(sparse, lr=lr))
-
-    def zero_grad(self) -> None:
-        for part in self.parts:
-            part.zero_grad()
-
-    def step(self) -> None:
-        for part in self.parts:
-            part.step()
-
-
 @register("ncf")
 class NCF(BaseRecommender):
     """Neural collaborative filtering, NeuMF (module docstring).
@@ -248,39 +211,24 @@ class NCF(BaseRecommender):
         self.device = device
 
     def _validate_params(self) -> None:
-        for name, low in (
-            ("factors", 1),
-            ("mlp_factors", 1),
-            ("negatives", 1),
-            ("epochs", 1),
-            ("patience", 1),
-            ("batch_size", 1),
-            ("validation_rows", 0),
-            ("fold_in_steps", 0),
-            ("seed", 0),
-        ):
-            value = getattr(self, name)
-            if not _is_int(value, low):
-                raise ParameterError(f"{name} must be an int >= {low}, got {value!r}")
-        if (
-            isinstance(self.hidden, str)
-            or not isinstance(self.hidden, Sequence)
-            or not self.hidden
-            or not all(_is_int(h, 1) for h in self.hidden)
-        ):
-            raise ParameterError(
-                f"hidden must be a non-empty list of ints >= 1, got {self.hidden!r}"
-            )
+        check_params(
+            self,
+            ints={
+                "factors": 1,
+                "mlp_factors": 1,
+                "negatives": 1,
+                "epochs": 1,
+                "patience": 1,
+                "batch_size": 1,
+                "validation_rows": 0,
+                "fold_in_steps": 0,
+                "seed": 0,
+            },
+        )
+        check_sizes("hidden", self.hidden)
         if self.towers not in _TOWERS:
             raise ParameterError(f"towers must be one of {', '.join(_TOWERS)}, got {self.towers!r}")
-        for name in ("lr", "fold_in_lr"):
-            value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
-                raise ParameterError(f"{name} must be a positive number, got {value!r}")
-        for name in ("weight_decay", "l2"):
-            value = getattr(self, name)
-            if not _is_number(value) or value < 0:
-                raise ParameterError(f"{name} must be a number >= 0, got {value!r}")
+        check_params(self, positive=("lr", "fold_in_lr"), non_negative=("weight_decay", "l2"))
         check_device(self.device)
 
     # network --------------------------------------------------------------------------------
@@ -339,7 +287,7 @@ class NCF(BaseRecommender):
                 raise ParameterError("NCF needs at least one interaction to train on")
             net = self._new_network(n_users, n_items).to(dev)
             self._net, self._dev, self._net_weights = net, dev, None
-            optimizer = _Adam(net, self.lr, self.weight_decay)
+            optimizer = MixedAdam(net, self.lr, self.weight_decay)
             loss_fn = t.nn.BCEWithLogitsLoss()
             k = int(self.negatives)
             labels = t.cat([t.ones(1), t.zeros(k)]).to(dev)

@@ -22,7 +22,6 @@ order, so such a query loses the order signal but is still scored.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -37,6 +36,8 @@ from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender, FitData, QueryBatch, Target, TopK
 from segue.models.topk import topk
 from segue.nn.holdout import Holdout, carve_holdout, holdout_ndcg
+from segue.nn.optim import MixedAdam
+from segue.nn.params import check_params, is_number
 from segue.nn.runtime import check_device, resolve_device, seeded, torch
 from segue.nn.sequences import Ragged, column_lists, order_lists, playlist_lists
 from segue.nn.tensors import load_weights, weights_of
@@ -89,50 +90,6 @@ class Queries:
         }
 
 
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
-class _Optimizer:
-    """Adam for the dense layers, sparse Adam for the embedding tables.
-
-    Why: a catalogue of 200,000 songs makes tables of millions of weights, and dense Adam
-    would update every row at every step; a step touches only the rows its batch met.
-    ``weight_decay`` applies to the dense layers (sparse Adam has none).
-    """
-
-    def __init__(self, net: Any, lr: float, weight_decay: float) -> None:
-        t = torch()
-        sparse_ids = {
-            id(m.weight)
-            for m in net.modules()
-            if isinstance(m, t.nn.Embedding | t.nn.EmbeddingBag) and m.sparse
-        }
-        sparse = [p for p in net.parameters() if id(p) in sparse_ids]
-        dense = [p for p in net.parameters() if id(p) not in sparse_ids]
-        self.parts = []
-        if dense:
-            self.parts.append(t.optim.Adam(dense, lr=lr, weight_decay=weight_decay))
-        if sparse:
-            self.parts.append(t.optim.SparseAdam(sparse, lr=lr))
-
-    def zero_grad(self) -> None:
-        for part in self.parts:
-            part.zero_grad()
-
-    def step(self) -> None:
-        for part in self.parts:
-            part.step()
-
-
 class QueryTower(BaseRecommender):
     """Base of the inner-product playlist encoders (module docstring); not registered itself.
 
@@ -166,21 +123,15 @@ class QueryTower(BaseRecommender):
     _nonnegative_params: ClassVar[tuple[str, ...]] = ("weight_decay",)
 
     def _validate_params(self) -> None:
-        for name, low in self._int_params:
-            value = getattr(self, name)
-            if not _is_int(value, low):
-                raise ParameterError(f"{name} must be an int >= {low}, got {value!r}")
-        for name in self._positive_params:
-            value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
-                raise ParameterError(f"{name} must be a positive number, got {value!r}")
-        for name in self._nonnegative_params:
-            value = getattr(self, name)
-            if not _is_number(value) or value < 0:
-                raise ParameterError(f"{name} must be a number >= 0, got {value!r}")
+        check_params(
+            self,
+            ints=dict(self._int_params),
+            positive=self._positive_params,
+            non_negative=self._nonnegative_params,
+        )
         if self.init not in ("svd", "random"):
             raise ParameterError(f"init must be 'svd' or 'random', got {self.init!r}")
-        if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
+        if not (is_number(self.dropout) and 0 <= self.dropout < 1):
             raise ParameterError(f"dropout must be in [0, 1), got {self.dropout!r}")
         check_device(self.device)
 
@@ -268,7 +219,7 @@ class QueryTower(BaseRecommender):
                         table.weight.copy_(torch().from_numpy(vectors))
             net = net.to(dev)
             self._net, self._dev, self._item_cache = net, dev, None
-            optimizer = _Optimizer(net, self.lr, self.weight_decay)
+            optimizer = MixedAdam(net, self.lr, self.weight_decay)
             context = (queries.titles.lengths() + queries.tags.lengths()) > 0
             n_seeds = lists.lengths()
             # a row trains when some song can follow its first k seeds (k >= 1, or k = 0 for a
