@@ -77,7 +77,7 @@ def topk(
             raise ParameterError(f"exclude has {exclude.shape[0]} rows, scores {n}")
         rows = np.repeat(np.arange(n), np.diff(exclude.indptr))
         scores[rows, exclude.indices] = -np.inf
-    columns = None if allow is None else np.unique(np.asarray(allow, dtype=np.int64))
+    columns = None if allow is None else _sorted_unique(allow)
     width = n_items if columns is None else len(columns)
     kk = min(k, width)
     faiss = _heap_library() if kk < width and n else False
@@ -93,6 +93,18 @@ def topk(
         items = np.pad(items, ((0, 0), (0, k - kk)), constant_values=-1)
         top = np.pad(top, ((0, 0), (0, k - kk)), constant_values=-np.inf)
     return items, top
+
+
+def _sorted_unique(allow: IdxArray) -> np.ndarray:
+    """``allow`` as ascending unique int64 indices, without a sort when it already is one.
+
+    Callers pass the same column array for every batch (``IdMap.columns`` is ascending), so
+    the per-batch cost is one linear check instead of ``np.unique``'s sort of the catalogue.
+    """
+    columns = np.asarray(allow, dtype=np.int64)
+    if columns.ndim == 1 and (len(columns) < 2 or bool(np.all(columns[1:] > columns[:-1]))):
+        return columns
+    return np.unique(columns)
 
 
 def _heap_select(
