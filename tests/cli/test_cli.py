@@ -300,6 +300,20 @@ def test_evaluate_rejects_duplicate_songs(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "recs.txt:1: song 'a' is recommended twice" in res.output
 
 
+def test_evaluate_on_spark_refuses_what_only_the_local_engine_writes(tmp_path: Path) -> None:
+    """--engine spark prints overall means only: a report, plots or per-user file it would not
+    write is an error before any work, never a silent skip."""
+    (tmp_path / "recs.txt").write_text("u1 a b\n")
+    (tmp_path / "answers.txt").write_text("u1 a 1\n")
+    res = invoke(
+        "evaluate", tmp_path / "recs.txt", "--answers", tmp_path / "answers.txt",
+        "--engine", "spark", "--report", tmp_path / "r.html", "--plots", tmp_path / "p",
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "--report, --plots: not computed on Spark" in res.output
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_demo_runs_small(tmp_path: Path) -> None:
     """Every part of the demo, at small sizes: listens, MPD and Melon with two-stage, serving."""
     res = invoke(

@@ -108,6 +108,15 @@ def register(app: typer.Typer) -> None:
                 f"--model-dir was given {len(model_dir)} times for {len(recs)} runs: give one "
                 "per recommendations file, in the same order"
             )
+        if use_spark(engine):  # Spark computes the overall means only
+            local_only = {"--report": report, "--per-user": per_user, "--plots": plots}
+            given = [name for name, value in local_only.items() if value is not None]
+            if given or model_dir:
+                names = ", ".join(given + (["--model-dir"] if model_dir else []))
+                raise ParameterError(
+                    f"{names}: not computed on Spark (--engine spark prints the overall means "
+                    "only); drop these options or use --engine local"
+                )
         if report is not None:
             refuse_input_as_output(report, *recs, answers, listens)
             from segue._extras import require
