@@ -14,7 +14,7 @@ The task's answers never choose anything. Two parts:
     validation NDCG divided by the best validation NDCG on the same dataset (so no dataset
     dominates by scale); the default is the point with the highest mean (the first of equal
     ones, in grid order).
-``two-stage`` (folds, fitted fusion): the real MPD split (``segue split mpd
+``two-stage`` (folds, fitted fusion, sources): the real MPD split (``segue split mpd
     mpd_followers10.jsonl.xz --playlists 1000 --seed 0 --unseen drop``, made here unless a
     split folder is given) keeps its ``train/`` playlists; ``split_mpd(train/, ...,
     n_playlists=1000, seed=--val-seed + 1, unseen="drop")`` carves validation questions out of
@@ -72,7 +72,11 @@ GRIDS: dict[str, tuple[type, dict[str, list[Any]]]] = {
     "ease": (EASE, {"l2": [100.0, 250.0, 500.0, 1000.0]}),
     "wrmf": (
         WRMF,
-        {"factors": [64, 128], "alpha": [1.0, 2.0, 4.0], "regularization": [1.0, 10.0, 30.0]},
+        {
+            "factors": [64, 128, 256],
+            "alpha": [1.0, 2.0, 4.0, 8.0],
+            "regularization": [1.0, 10.0, 30.0, 100.0],
+        },
     ),
 }
 
@@ -208,10 +212,19 @@ def listens_part(args: argparse.Namespace, tmp: Path) -> None:
 
 
 # two-stage -----------------------------------------------------------------------------------
-TWO_STAGE_VARIANTS: dict[str, dict[str, Any]] = {
+def _without(source: str) -> dict[str, Any]:
+    """The default first stage less one source (a source ablation)."""
+    from segue.ranking.two_stage import default_first_stage
+
+    return {"first_stage": {k: v for k, v in default_first_stage().items() if k != source}}
+
+
+TWO_STAGE_VARIANTS: dict[str, Any] = {
     "folds=3, fitted fusion (default)": {},
     "folds=1, fitted fusion": {"folds": 1},
     "folds=3, plain RRF (fusion=False)": {"fusion": False},
+    "default sources less itemknn": lambda: _without("itemknn"),
+    "default sources less pop": lambda: _without("pop"),
 }
 
 
@@ -242,7 +255,8 @@ def two_stage_part(args: argparse.Namespace, split: Path) -> None:
         rows, ndcg = [], {}
         for name in names:
             t0 = time.perf_counter()
-            model = TwoStage(**TWO_STAGE_VARIANTS[name]).fit(train)
+            params = TWO_STAGE_VARIANTS[name]
+            model = TwoStage(**(params() if callable(params) else params)).fit(train)
             fit_s = time.perf_counter() - t0
             ranked = model.rank(queries, MPD_N)
             ids = model.items_.ids

@@ -4,7 +4,8 @@ Floors sit at about 0.9x the values measured with the same code (issue 18: loose
 regressions); a drop of more than 10% fails. A seeded split of each dataset in the listen-count
 task's format: popularity, EASE and WRMF NDCG@100, and the margins of EASE and WRMF over
 popularity. On the real MPD playlists, a challenge split with the ten categories: user-kNN
-against popularity, and the file scorer's artist credit against a hand-computed list.
+against popularity, a small two-stage model against its own first stage, and the file scorer's
+artist credit against a hand-computed list.
 """
 
 from __future__ import annotations
@@ -94,32 +95,64 @@ def mpd_split(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return _SPLITS[source]
 
 
-def test_mpd_challenge_split_user_knn_against_popularity(mpd_split: Path) -> None:
-    from segue.data.readers.mpd import read_challenge_set, read_mpd
-    from segue.inference import continue_playlists, playlist_interactions
+def _mpd_scores(model, mpd_split: Path, n: int = 500) -> dict[str, float]:
+    """Mean R-precision, NDCG and clicks of ``model`` (fitted) on the split's questions."""
+    from segue.data.readers.mpd import read_challenge_set
+    from segue.inference import continue_playlists
     from segue.metrics.challenges import mpd_metrics
     from segue.metrics.playlist_eval import read_mpd_answers
 
-    train = playlist_interactions(read_mpd(mpd_split / "train"))
     queries = read_challenge_set(mpd_split / "challenge_set.json")
     answers = read_mpd_answers(mpd_split / "answers.json").set_index("pid")
-    scores = {}
-    for label, model in {"pop": MostPopular(), "userknn": UserKNN()}.items():
-        model.fit(train)
-        lists = {}
-        for batch in continue_playlists(model, queries, 500):
-            lists.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
-        pids = list(answers.index)
-        per = mpd_metrics([lists[p] for p in pids], answers.loc[pids, "tracks"].tolist())
-        scores[label] = per.mean()
-    # measured (no artist credit): popularity NDCG 0.0830, R-precision 0.0307; user-kNN 0.3053,
-    # 0.1471 (3.7x and 4.8x popularity)
+    lists = {}
+    for batch in continue_playlists(model, queries, n):
+        lists.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+    pids = list(answers.index)
+    per = mpd_metrics([lists[p] for p in pids], answers.loc[pids, "tracks"].tolist())
+    return {k: float(v) for k, v in per.mean().items()}
+
+
+def test_mpd_challenge_split_user_knn_against_popularity(mpd_split: Path) -> None:
+    from segue.data.readers.mpd import read_mpd
+    from segue.inference import playlist_interactions
+
+    train = playlist_interactions(read_mpd(mpd_split / "train"))
+    scores = {
+        label: _mpd_scores(model.fit(train), mpd_split)
+        for label, model in {"pop": MostPopular(), "userknn": UserKNN()}.items()
+    }
+    # measured (no artist credit): popularity NDCG 0.0830, R-precision 0.0307; user-kNN 0.3069,
+    # 0.1461 (3.7x and 4.8x popularity)
     pop, knn = scores["pop"], scores["userknn"]
     assert pop["ndcg"] == pytest.approx(0.0830, abs=5e-4), scores
-    assert knn["ndcg"] >= FLOOR * 0.3053, scores
-    assert knn["r_precision"] >= FLOOR * 0.1471, scores
-    assert knn["ndcg"] >= FLOOR * 3.68 * pop["ndcg"], scores
-    assert knn["r_precision"] >= FLOOR * 4.79 * pop["r_precision"], scores
+    assert knn["ndcg"] >= FLOOR * 0.3069, scores
+    assert knn["r_precision"] >= FLOOR * 0.1461, scores
+    assert knn["ndcg"] >= FLOOR * 3.70 * pop["ndcg"], scores
+    assert knn["r_precision"] >= FLOOR * 4.76 * pop["r_precision"], scores
+
+
+@pytest.mark.slow
+def test_mpd_small_two_stage_beats_its_own_first_stage(mpd_split: Path) -> None:
+    """A small two-stage model (user-kNN + popularity, one inner fold) on the real MPD playlists
+    re-ranks user-kNN's candidates better than user-kNN's own order."""
+    from segue.data.readers.mpd import read_mpd
+    from segue.ranking.two_stage import TwoStage
+
+    model = TwoStage(
+        {"userknn": {"model": "userknn"}, "pop": {"model": "popularity"}},
+        n=500,
+        per_category=30,
+        folds=1,
+        num_boost_round=100,
+        num_threads=1,
+    ).fit(read_mpd(mpd_split / "train"))
+    two = _mpd_scores(model, mpd_split)
+    knn = _mpd_scores(model.models_["userknn"], mpd_split)
+    # measured: two-stage NDCG 0.3217, R-precision 0.1599, clicks 4.86; its user-kNN 0.3164,
+    # 0.1530, 5.63 (about 20 s to fit)
+    assert two["ndcg"] >= FLOOR * 0.3217, (two, knn)
+    assert two["r_precision"] >= FLOOR * 0.1599, (two, knn)
+    assert two["ndcg"] > knn["ndcg"] and two["r_precision"] > knn["r_precision"], (two, knn)
 
 
 def test_file_scorer_artist_credit_matches_a_hand_computed_list(

@@ -31,7 +31,7 @@ and 32-bit LAPACK indices overflow past 46,340). Two things keep the cost in rea
   of pruned with kept items: about 0.5 s for 4K kept and 12.5K pruned Last.fm artists, 22 s for
   6K kept and 186K pruned MPD tracks, on 2 cores) and memory by one ``block x kept`` dense block
   plus the sparse weights. Accuracy on pruned items is below full EASE's because they do not
-  enter the regressions of other items (Last.fm, 4K of 16.5K artists kept: NDCG@100 0.4169
+  enter the regressions of other items (Last.fm, l2=500, 4K of 16.5K artists kept: NDCG@100 0.4169
   without back-fill, 0.4183 with, 0.4202 for full EASE).
   ``backfill_neighbors=0`` turns it off (pruned items are then never recommended).
 """
@@ -84,6 +84,8 @@ class EASE(BaseRecommender):
     ----------
     l2
         L2 regularisation added to the Gram diagonal; larger for denser data (100 to 5000).
+        The default, 250, is the pick of ``bench/choose_defaults.py`` on validation carved from
+        the Last.fm and MSD training listens (bench/README.md); it was 500 before.
     binarize
         Fit and score on 0/1 membership rather than raw listen counts.
     dtype
@@ -118,7 +120,7 @@ class EASE(BaseRecommender):
 
     def __init__(
         self,
-        l2: float = 500.0,
+        l2: float = 250.0,
         binarize: bool = True,
         dtype: Literal["auto", "float32", "float64"] = "auto",
         max_items: int | None = None,

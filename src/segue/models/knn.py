@@ -145,12 +145,11 @@ class ItemKNN(_KNNBase):
     ``BM25Recommender(K, K1=bm25_k1, B=bm25_b)`` recommend (up to ties and float rounding).
     Fold-in is exact: any history is scored the same way, from training or not.
 
-    The defaults (binary cosine, shrinkage 3, 200 neighbours) were first picked on the Last.fm
-    split's answers. ``bench/choose_defaults.py`` repeats the choice on validation carved from
-    training data only: cosine with shrinkage 3 stays, but 500 neighbours beats 200 on Last.fm,
-    MSD and the real MPD playlists (MPD validation NDCG 0.2792 against 0.2681); the defaults are
-    kept until the results that depend on them are rerun (see bench/README.md). The item x item
-    matrix takes ``8 * neighbors`` bytes per item.
+    The defaults (binary cosine, shrinkage 3, 500 neighbours) are the pick of
+    ``bench/choose_defaults.py`` on validation carved from training data only (Last.fm, MSD and
+    the real MPD playlists; bench/README.md): 500 neighbours beat the 200 first picked on the
+    Last.fm split's answers on all three (MPD validation NDCG 0.2792 against 0.2681). The item x
+    item matrix takes ``8 * neighbors`` bytes per item.
 
     Parameters
     ----------
@@ -175,7 +174,7 @@ class ItemKNN(_KNNBase):
     def __init__(
         self,
         similarity: Similarity = "cosine",
-        neighbors: int = 200,
+        neighbors: int = 500,
         shrinkage: float = 3.0,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
@@ -222,19 +221,18 @@ class UserKNN(_KNNBase):
     and returns ``sum_v sim(row, v) * weights_[v]``: neighbours vote with their *weighted* rows,
     which scored higher than binary and raw-count rows on the answers of the Last.fm split when
     the model was written (NDCG@100 0.439 vs 0.421 and 0.362 for bm25, 100 neighbours: a design
-    comparison on test answers, not a validated choice).
+    comparison on test answers, not a validated choice, and not a parameter).
 
     A row of a training user (``user_idx >= 0``) never counts that user among its neighbours. A
     newcomer with exactly a training user's history does count that user (its most similar
     one, whose items are all seen), so fold-in gives a list close to, not equal to, the
     training user's own.
 
-    The defaults (bm25, 100 neighbours, binary input) were first picked on the Last.fm split's
-    answers. ``bench/choose_defaults.py`` repeats the choice on validation carved from training
-    data only (Last.fm, MSD and the real MPD playlists): bm25 with 200 neighbours scores best
-    (mean relative validation NDCG 0.9887, against 0.9821 for the defaults and 0.9876 for tfidf
-    with 100); the defaults are kept until the results that depend on them are rerun (see
-    bench/README.md).
+    The defaults (bm25, 200 neighbours, binary input) are the pick of
+    ``bench/choose_defaults.py`` on validation carved from training data only (Last.fm, MSD and
+    the real MPD playlists; bench/README.md): mean relative validation NDCG 0.9887, against
+    0.9821 for the 100 neighbours first picked on the Last.fm split's answers and 0.9876 for
+    tfidf with 100.
 
     Parameters
     ----------
@@ -259,7 +257,7 @@ class UserKNN(_KNNBase):
     def __init__(
         self,
         similarity: Similarity = "bm25",
-        neighbors: int = 100,
+        neighbors: int = 200,
         shrinkage: float = 0.0,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
