@@ -47,10 +47,11 @@ def test_files_match_their_published_checksums(shared_data: Path) -> None:
         assert digest == sums[key], rel
 
 
-# NDCG@100 measured on split_listens(seed=0) by the test's own code (2026-12-01, issue 18)
+# NDCG@100 measured on split_listens(seed=0) by the test's own code (2026-12-01, issue 18; WRMF at
+# its defaults chosen by bench/choose_defaults.py: factors 256, alpha 8, regularization 30)
 MEASURED = {
-    "lastfm": {"pop": 0.1946, "ease": 0.4197, "wrmf": 0.4348},
-    "msd": {"pop": 0.0922, "ease": 0.2103, "wrmf": 0.1855},
+    "lastfm": {"pop": 0.1946, "ease": 0.4197, "wrmf": 0.3975},
+    "msd": {"pop": 0.0922, "ease": 0.2103, "wrmf": 0.2210},
 }
 FLOOR = 0.9  # of the measured value
 
@@ -75,7 +76,7 @@ def test_cf_models_hold_their_measured_accuracy(shared_data: Path, name: str) ->
     assert ndcg["pop"] == pytest.approx(measured["pop"], abs=5e-4), ndcg
     for label in ("ease", "wrmf"):
         assert ndcg[label] >= FLOOR * measured[label], (label, ndcg)
-        margin = measured[label] / measured["pop"]  # 2.0x to 2.3x
+        margin = measured[label] / measured["pop"]  # 2.0x to 2.4x
         assert ndcg[label] >= FLOOR * margin * ndcg["pop"], (label, ndcg)
 
 

@@ -357,9 +357,9 @@ def test_invalid_parameters_raise(planted: Interactions, params: dict) -> None:
 def test_defaults_and_explicit_nlist() -> None:
     model = WRMF()
     assert model.get_params() == {
-        "factors": 64,
-        "alpha": 2.0,
-        "regularization": 10.0,
+        "factors": 256,
+        "alpha": 8.0,
+        "regularization": 30.0,
         "iterations": 15,
         "confidence": "log",
         "eps": 1.0,
