@@ -39,7 +39,8 @@ class Figure:
 
     label: str
     readme: float
-    pattern: str  # group 1 is the number, searched line by line (re.MULTILINE)
+    pattern: str  # group 1 is the number, searched line by line (re.MULTILINE); ``|||``
+    # separates patterns tried in turn (the first that matches gives the value)
     tolerance: float = 0.001
 
 
@@ -112,6 +113,37 @@ def _two_stage_figures() -> tuple[Figure, ...]:
     return tuple(out)
 
 
+def _cf(dataset: str, label: str, model: str, how: str, value: float) -> Figure:
+    """bench/cf_quality.py's log line of segue's ``model`` on ``dataset``: ``how`` is "defaults"
+    or "tuned" (a tuned run equal to the defaults prints only the defaults line)."""
+    block = r"(?:(?!- )[^\n]*\n)*?"  # lines of the dataset's block (the next starts "- ")
+    start = r"^- " + re.escape(dataset) + r":[^\n]*\n" + block + r"\s+segue " + re.escape(model)
+    start += " "
+    line = r"\((?:{})[^)]*\): test ndcg@100 ([0-9.]+)"
+    patterns = [start + line.format(how)] + ([start + line.format("defaults")] * (how == "tuned"))
+    return Figure(f"{label}: segue {model} ({how}), NDCG@100", value, "|||".join(patterns))
+
+
+_CF_README = {  # README "Every model against implicit": (model, how) -> (Last.fm, MSD)
+    ("EASE", "tuned"): (0.4271, 0.2261),
+    ("WRMF", "defaults"): (0.4348, 0.1855),
+    ("WRMF", "tuned"): (0.4466, 0.2025),
+    ("ItemKNN", "tuned"): (0.4294, 0.2091),
+    ("UserKNN", "tuned"): (0.4387, 0.2325),
+}
+
+
+def _cf_figures() -> tuple[Figure, ...]:
+    out = []
+    for (model, how), values in _CF_README.items():
+        for (dataset, label), value in zip(
+            (("lastfm-hetrec-2k", "Last.fm"), ("msd-taste-42k", "MSD")), values, strict=True
+        ):
+            tol = 0.003 if model == "WRMF" else 0.001
+            out.append(Figure(**{**_cf(dataset, label, model, how, value).__dict__, "tolerance": tol}))
+    return tuple(out)
+
+
 ENTRIES: list[Entry] = [
     Entry(
         "listens-msd",
@@ -152,6 +184,12 @@ ENTRIES: list[Entry] = [
         where="README.md, Results: the listen-count table",
     ),
     Entry(
+        "cf-quality",
+        ("bench/cf_quality.py",),
+        _cf_figures(),
+        where="README.md, Every model against implicit",
+    ),
+    Entry(
         "two-stage-mpd",
         ("bench/two_stage.py",),
         _two_stage_figures(),
@@ -179,8 +217,13 @@ def run_entry(
         return [(f, None) for f in entry.figures], f"exit {proc.returncode}: {tail}", seconds
     found = []
     for fig in entry.figures:
-        match = re.search(fig.pattern, proc.stdout, re.MULTILINE)
-        found.append((fig, float(match.group(1)) if match else None))
+        value = None
+        for pattern in fig.pattern.split("|||"):
+            match = re.search(pattern, proc.stdout, re.MULTILINE)
+            if match:
+                value = float(match.group(1))
+                break
+        found.append((fig, value))
     return found, "", seconds
 
 
