@@ -262,7 +262,7 @@ def main() -> None:
         default=5,
         help="timed recommend runs per process, after one warm-up; the best counts (default 5)",
     )
-    parser.add_argument("--l2", type=float, default=500.0)
+    parser.add_argument("--l2", type=float, default=250.0, help="EASE l2 (segue's default)")
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
