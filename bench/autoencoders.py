@@ -330,7 +330,8 @@ def report(results: list[Result]) -> None:
             main = "ndcg" if "ndcg" in metrics else "score"
             wide = pd.DataFrame({r.system: r.test.groupby("group")[main].mean() for r in rows})
             print(f"\n{main} per category / question type:\n")
-            print(wide.round(4).to_markdown() if hasattr(wide, "to_markdown") else wide.round(4))
+            rows_ = [[g, *v] for g, v in zip(wide.index, wide.round(4).to_numpy(), strict=True)]
+            print(common.markdown_table(["group", *map(str, wide.columns)], rows_))
 
 
 def main(argv: list[str] | None = None) -> int:

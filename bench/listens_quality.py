@@ -86,7 +86,9 @@ def run_dataset(name: str, df: pd.DataFrame, grid: list[float], val_seed: int):
     default = fit_and_evaluate(EASE(), train, split.targets, answers)
     results.append(("EASE", f"l2={default_l2:g} (default)", default))
     if best_l2 == default_l2:
-        results.append(("EASE", f"l2={default_l2:g} (validation pick = default; same fit)", default))
+        results.append(
+            ("EASE", f"l2={default_l2:g} (validation pick = default; same fit)", default)
+        )
     else:
         tuned = fit_and_evaluate(EASE(l2=best_l2), train, split.targets, answers)
         results.append(("EASE", f"l2={best_l2:g} (validation pick)", tuned))

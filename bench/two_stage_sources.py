@@ -48,6 +48,12 @@ MPD_SOURCE = "spotify-mpd/mpd_followers10.jsonl.xz"
 MELON_REAL = "kakao-melon-partial/test.json"
 
 
+def _markdown(frame: pd.DataFrame) -> str:
+    """A frame as a markdown table (pandas' ``to_markdown`` needs tabulate, not a dependency)."""
+    rows = [[index, *values] for index, values in zip(frame.index, frame.to_numpy(), strict=True)]
+    return common.markdown_table([frame.index.name or "", *map(str, frame.columns)], rows)
+
+
 def parse_add(text: str) -> tuple[str, dict[str, Any]]:
     """``NAME=MODEL`` or ``NAME=MODEL:{json params}`` -> (name, first-stage spec)."""
     name, _, rest = text.partition("=")
@@ -201,9 +207,9 @@ def run(args: argparse.Namespace, task: Task) -> int:
     base = table.loc["default", f"valid {task.metric}"]
     table["helps (valid)"] = table[f"valid {task.metric}"] > base
     print(f"\n## {task.dataset}: two-stage sources (folds={args.folds})\n")
-    print(table.round(4).to_markdown())
+    print(_markdown(table.round(4)))
     print(f"\n{task.metric} per category / question type:\n")
-    print(pd.DataFrame(per_group).round(4).to_markdown())
+    print(_markdown(pd.DataFrame(per_group).round(4)))
     if args.peers:
         peers(task, table)
     return 0
