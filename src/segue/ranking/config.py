@@ -19,7 +19,7 @@ Example (every key optional; this is the default)::
     model = "itemknn"
     [first_stage.wrmf]
     model = "wrmf"
-    params = { factors = 64 }
+    params = { factors = 128 } # any of its parameters; the rest keep their defaults
     [first_stage.popularity]
     model = "popularity"
 
