@@ -93,7 +93,7 @@ class Task:
         answers = read_mpd_answers(split / "answers.json").set_index("pid")
         pids = self.queries.playlists["pid"].tolist()
         self.truth = {p: answers.loc[p, "tracks"] for p in pids}
-        self.groups = self.queries.playlists.set_index("pid")["category"].to_dict()
+        self.groups = answers.loc[pids, "category"].to_dict()  # the answers carry categories
         tracks = pd.read_parquet(split / "tracks.parquet", columns=["track", "artist"])
         self.artists = dict(zip(tracks["track"], tracks["artist"], strict=True))
         self.inner = inner_split(self.train, per_category=20 if quick else 50, seed=1)
