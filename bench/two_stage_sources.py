@@ -9,7 +9,7 @@ default plus all of them) the two-stage model is fitted twice:
 2. on all training playlists and scored once on the split's answers (overall and per MPD
    category / Melon question type), with the merged candidate recall of its inner questions.
 
-With ``--peers`` (Melon) the script also tunes, on the same inner questions, the peers a user
+With ``--peers`` (either dataset) the script also tunes, on the same inner questions, the peers a user
 would pick instead: implicit's ALS (segue's WRMF wraps ``implicit.als``; factors, regularisation
 and alpha on a grid) and a playlist-kNN over songs, tags and title words (UserKNN: neighbours and
 similarity on a grid), and prints the two-stage model's ratio to the best of them.
