@@ -11,6 +11,7 @@ import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,6 +92,18 @@ def load_msd(data_dir: Path) -> pd.DataFrame:
         dtype={"user_id": str, "item_id": str, "count": np.int64},
     )
     return raw
+
+
+def task_split(df: pd.DataFrame) -> tuple[Any, Any, Any]:
+    """The listen-count task's split, ``split_listens(df, seed=0)``, with its visible listens
+    and its answers as ``Interactions`` (counts kept): ``(split, train, answers)``."""
+    from segue.data.interactions import Interactions
+    from segue.data.split import split_listens
+
+    split = split_listens(df, seed=0)
+    train = Interactions.from_frame(split.listens, weight="count")
+    answers = Interactions.from_frame(split.answers, weight="count")
+    return split, train, answers
 
 
 # memory ---------------------------------------------------------------------------------------

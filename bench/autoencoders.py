@@ -170,9 +170,7 @@ def listens_scores(model: Any, train: Interactions, targets, answers: Interactio
 
 
 def run_listens(name: str, df: pd.DataFrame, quick: bool) -> list[Result]:
-    split = split_listens(df, seed=0)
-    train = Interactions.from_frame(split.listens, weight="count")
-    answers = Interactions.from_frame(split.answers, weight="count")
+    split, train, answers = common.task_split(df)
     val = split_listens(split.listens, seed=1)
     val_train = Interactions.from_frame(val.listens, weight="count")
     val_answers = Interactions.from_frame(val.answers, weight="count")

@@ -245,9 +245,7 @@ def edge_note(grid: dict, best: dict) -> str:
 
 # one dataset ---------------------------------------------------------------------------------
 def run_dataset(name: str, df: pd.DataFrame, val_seed: int, log: Callable[[str], None]):
-    split = split_listens(df, seed=0)
-    train = Interactions.from_frame(split.listens, weight="count")
-    answers = Interactions.from_frame(split.answers, weight="count")
+    split, train, answers = common.task_split(df)
     targets = split.targets
     log(
         f"- {name}: {len(df):,} rows, {df['user_id'].nunique():,} users, "

@@ -20,8 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
-from segue.data.interactions import Interactions  # noqa: E402
-from segue.data.split import split_listens  # noqa: E402
 from segue.metrics.evaluate import evaluate_lists  # noqa: E402
 from segue.models import EASE  # noqa: E402
 
@@ -34,9 +32,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also fit the full model")
     args = parser.parse_args()
     common.require_file(args.data_dir, common.LASTFM)
-    split = split_listens(common.load_lastfm(args.data_dir), seed=0)
-    train = Interactions.from_frame(split.listens, weight="count")
-    answers = Interactions.from_frame(split.answers, weight="count")
+    split, train, answers = common.task_split(common.load_lastfm(args.data_dir))
     print("# EASE pruning and back-fill on Last.fm hetrec-2k\n")
     for line in common.environment_lines():
         print(f"- {line}")

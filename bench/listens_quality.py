@@ -52,9 +52,7 @@ def fit_and_evaluate(model, train: Interactions, targets, answers: Interactions)
 
 
 def run_dataset(name: str, df: pd.DataFrame, grid: list[float], val_seed: int):
-    split = split_listens(df, seed=0)
-    train = Interactions.from_frame(split.listens, weight="count")
-    answers = Interactions.from_frame(split.answers, weight="count")
+    split, train, answers = common.task_split(df)
     print(
         f"- {name}: {len(df):,} rows, {df['user_id'].nunique():,} users, "
         f"{df['item_id'].nunique():,} items; visible {train.nnz:,} pairs "

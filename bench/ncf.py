@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
 from segue.data.interactions import Interactions  # noqa: E402
-from segue.data.split import split_listens  # noqa: E402
 from segue.metrics.evaluate import evaluate_lists  # noqa: E402
 from segue.models import EASE, NCF, WRMF, MostPopular  # noqa: E402
 from segue.models.topk import topk  # noqa: E402
@@ -102,9 +101,7 @@ def main() -> None:
     torch.set_num_threads(1)
     t_all = time.perf_counter()
     df = common.load_lastfm(args.data_dir)
-    split = split_listens(df, seed=0)
-    train = Interactions.from_frame(split.listens, weight="count")
-    answers = Interactions.from_frame(split.answers, weight="count")
+    split, train, answers = common.task_split(df)
     log("# NCF under full ranking (Last.fm hetrec-2k)\n")
     for line in common.environment_lines():
         log(f"- {line}")

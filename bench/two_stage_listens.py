@@ -45,7 +45,6 @@ import _common as common  # noqa: E402
 import cf_quality as cfq  # noqa: E402
 
 from segue.data.interactions import Interactions  # noqa: E402
-from segue.data.split import split_listens  # noqa: E402
 from segue.models import EASE, WRMF, ItemKNN, MostPopular, UserKNN  # noqa: E402
 from segue.ranking.two_stage import TwoStage  # noqa: E402
 from segue.tuning import grid_search  # noqa: E402
@@ -158,9 +157,7 @@ def tune(name: str, train: Interactions, val, val_seed: int) -> tuple[dict, dict
 def run_dataset(
     name: str, df: pd.DataFrame, val_seed: int, recorded: bool, variants: list[str]
 ) -> list[list[Any]]:
-    split = split_listens(df, seed=0)
-    train = Interactions.from_frame(split.listens, weight="count")
-    answers = Interactions.from_frame(split.answers, weight="count")
+    split, train, answers = common.task_split(df)
     log(
         f"- {name}: {len(df):,} rows; visible {train.nnz:,} pairs ({train.n_users:,} x "
         f"{train.n_items:,}), {len(split.targets)} targets, {len(split.answers):,} answers"

@@ -9,10 +9,10 @@ default plus all of them) the two-stage model is fitted twice:
 2. on all training playlists and scored once on the split's answers (overall and per MPD
    category / Melon question type), with the merged candidate recall of its inner questions.
 
-With ``--peers`` (either dataset) the script also tunes, on the same inner questions, the peers a user
-would pick instead: implicit's ALS (segue's WRMF wraps ``implicit.als``; factors, regularisation
-and alpha on a grid) and a playlist-kNN over songs, tags and title words (UserKNN: neighbours and
-similarity on a grid), and prints the two-stage model's ratio to the best of them.
+With ``--peers`` (either dataset) the script also tunes, on the same inner questions, the peers
+a user would pick instead: implicit's ALS (segue's WRMF wraps ``implicit.als``; factors,
+regularisation and alpha on a grid) and a playlist-kNN over songs, tags and title words (UserKNN:
+neighbours and similarity on a grid), and prints the two-stage model's ratio to the best of them.
 
 Datasets: ``mpd`` is the real MPD split (``segue split mpd ../shared/data/spotify-mpd/
 mpd_followers10.jsonl.xz --playlists 1000 --seed 0 --unseen drop``); ``melon-real`` carves
