@@ -20,7 +20,8 @@ SPARK_MODELS = ("wrmf", "itemknn")
 """Models whose training runs on Spark (ALS; item-item products and top-K)."""
 
 
-def _train_spark(
+@spark_errors("training")  # Spark's failures as one-line errors
+def train_spark(
     model: str,
     params: dict[str, Any],
     out_dir: Path,
@@ -75,7 +76,8 @@ def _train_spark(
     return float(fitted.fit_seconds_)
 
 
-def _recommend_spark(
+@spark_errors("recommending")  # Spark's failures as one-line errors
+def recommend_spark(
     model_dir: Path,
     out_file: Path,
     *,
@@ -138,7 +140,8 @@ def _targets_df(spark: Any, path: Path) -> Any:
     return frame.where(F.col("user") != "")
 
 
-def _evaluate_spark(
+@spark_errors("evaluation")  # Spark's failures as one-line errors
+def evaluate_spark(
     recs: list[Path],
     answers: Path,
     *,
@@ -207,21 +210,3 @@ def _submission_df(spark: Any, path: Path) -> Any:
     if dup:
         raise DataFormatError(f"playlist {dup[0]['pid']} has a second line", path=path)
     return frame
-
-
-def train_spark(*args: Any, **kwargs: Any) -> float:
-    """:func:`_train_spark` with Spark's failures as one-line errors (same arguments)."""
-    with spark_errors("training"):
-        return _train_spark(*args, **kwargs)
-
-
-def recommend_spark(*args: Any, **kwargs: Any) -> dict[str, int]:
-    """:func:`_recommend_spark` with Spark's failures as one-line errors (same arguments)."""
-    with spark_errors("recommending"):
-        return _recommend_spark(*args, **kwargs)
-
-
-def evaluate_spark(*args: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
-    """:func:`_evaluate_spark` with Spark's failures as one-line errors (same arguments)."""
-    with spark_errors("evaluation"):
-        return _evaluate_spark(*args, **kwargs)
