@@ -41,7 +41,8 @@ def spark_errors(what: str) -> Iterator[None]:
     """Turn Spark's and Py4J's failures into one :class:`SparkFailure` line.
 
     A JVM killed by the out-of-memory killer leaves the driver with "connection refused" from
-    Py4J; the message says so, and where to lower the load (``SEGUE_SPARK_DRIVER_MEMORY``).
+    Py4J; the message then says the JVM stopped answering and names the likely cause. Used as
+    a decorator of the engine's entry points (a ``contextmanager`` is one).
     """
     try:
         yield
