@@ -22,6 +22,10 @@ growth exponent of a step between two sizes is ``log(v2 / v1) / log(N2 / N1)`` (
 Steps are plain data (:class:`Step`: a name, the engine, the command and what it needs), so
 another engine's steps (Spark) are more rows of the same table, measured the same way.
 
+A model may carry parameters after ``@`` (``--models wrmf@factors=64``, several as
+``wrmf@factors=64@iterations=10``): they become ``--param`` options of its train step, and the
+spec is the step's name, so rows at different parameters sit side by side.
+
 Results go to ``WORKDIR/results.json`` after every step; ``--resume`` reuses the steps of a
 size that already succeeded (so a long 1M run can be continued). The table is printed as
 Markdown; ``--table-from DIR ...`` prints it again from one or more workdirs (merged).
@@ -29,6 +33,7 @@ Markdown; ``--table-from DIR ...`` prints it again from one or more workdirs (me
     .venv/bin/python bench/scale.py                          # 10K and 100K (about 1 h here)
     .venv/bin/python bench/scale.py --sizes 10000,100000,1000000 --resume   # the full MPD size
     .venv/bin/python bench/scale.py --sizes 10000 --models popularity,wrmf  # a quick look
+    .venv/bin/python bench/scale.py --engines single,spark --models wrmf@factors=64,itemknn
 """
 
 from __future__ import annotations
@@ -53,6 +58,13 @@ MODELS = ("popularity", "userknn", "itemknn", "wrmf", "two-stage")
 MODEL_PARAMS = {"two-stage": ["per_category=50", "folds=1"]}
 STREAM_MODEL = "wrmf"  # the streaming check's model
 SMALL_CHALLENGE = 1000
+
+
+def model_spec(spec: str) -> tuple[str, list[str]]:
+    """``"wrmf@factors=64"`` -> ``("wrmf", ["--param", "factors=64"])`` plus MODEL_PARAMS."""
+    model, *given = spec.split("@")
+    params = MODEL_PARAMS.get(model, []) + given
+    return model, [x for p in params for x in ("--param", p)]
 
 
 @dataclass
@@ -94,18 +106,18 @@ def single_machine_steps(models: list[str], challenge: int) -> list[Step]:
             needs=("generate",),
         ),
     ]
-    for model in models:
-        params = [x for p in MODEL_PARAMS.get(model, []) for x in ("--param", p)]
+    for model in models:  # a spec: name[@param=value...]; its directories carry the spec
+        base, params = model_spec(model)
         steps.append(
             Step(
                 f"train {model}",
-                lambda d, m=model, p=params: [
+                lambda d, m=model, b=base, p=params: [
                     *SEGUE,
                     "train",
                     "--mpd",
                     str(d / "imported"),
                     "--model",
-                    m,
+                    b,
                     "--out",
                     str(d / "models" / m),
                     *p,
@@ -291,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if model_spec(m)[0] not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
     engines = {e.strip() for e in args.engines.split(",") if e.strip()}
@@ -304,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     store = args.workdir / "results.json"
     old = json.loads(store.read_text())["results"] if args.resume and store.exists() else []
     done = {(r["engine"], r["step"], r["size"]): Result(**r) for r in old if r["status"] == "ok"}
-    results: list[Result] = [r for r in done.values() if r.size not in sizes]
+    # kept as they are: other sizes, and steps of this run's sizes that this run does not repeat
+    planned = {(s.engine, s.name) for s in steps}
+    results: list[Result] = [
+        r for r in done.values() if r.size not in sizes or (r.engine, r.step) not in planned
+    ]
     print(
         f"# scale: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         f", sizes {sizes}, challenge {args.challenge:,}, workdir {args.workdir}",

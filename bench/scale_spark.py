@@ -84,12 +84,13 @@ def spark_steps(models: list[str], master: str = MASTER) -> list:
 
     engine = f"spark {master}"
     steps = []
-    for model in [m for m in models if m in SPARK_MODELS]:
+    for model in [m for m in models if scale.model_spec(m)[0] in SPARK_MODELS]:
+        base, params = scale.model_spec(model)  # a spec: wrmf@factors=64 (see scale.py)
         train_name, rec_name = f"spark-train-{model}", f"spark-recommend-{model}"
         steps.append(
             scale.Step(
                 f"spark train {model}",
-                lambda d, m=model, n=train_name: _wrapped(
+                lambda d, m=model, b=base, p=params, n=train_name: _wrapped(
                     d,
                     n,
                     [
@@ -102,9 +103,10 @@ def spark_steps(models: list[str], master: str = MASTER) -> list:
                         "--mpd",
                         str(d / "mpd"),
                         "--model",
-                        m,
+                        b,
                         "--out",
                         str(d / "models" / f"spark-{m}"),
+                        *p,
                     ],
                 ),  # fmt: skip
                 needs=("generate",),
