@@ -281,3 +281,23 @@ def test_cli_train_recommend_evaluate_with_engine_spark(listens, tmp_path):
         ],
     )
     assert result.exit_code != 0 and "wrmf or itemknn" in result.output
+
+
+def test_default_reg_param_is_smaller_on_membership_data(monkeypatch):
+    """Spark's regParam: the lambda mapping on counts, 1/64 of it on membership (playlists)."""
+    from segue.spark import als
+
+    seen = []
+
+    def factors(coded, n_users, n_items, model, *, reg_param, block_count=None):
+        seen.append(reg_param)
+        k = model.factors
+        return np.zeros((n_users, k), np.float32), np.zeros((n_items, k), np.float32)
+
+    monkeypatch.setattr(als, "als_factors", factors)
+    users, items = ["a", "a", "b"], ["x", "y", "x"]
+    als.fit_wrmf(None, Interactions.from_arrays(users, items, [1, 5, 2]), WRMF(factors=2))
+    als.fit_wrmf(None, Interactions.from_arrays(users, items, [1, 1, 1]), WRMF(factors=2))
+    mapped = WRMF().regularization * (2 + 2) / (2 * 3)
+    assert seen == pytest.approx([mapped, mapped * als.MEMBERSHIP_REG_MULTIPLE])
+    assert seen[1] < seen[0]
