@@ -301,3 +301,26 @@ def test_default_reg_param_is_smaller_on_membership_data(monkeypatch):
     mapped = WRMF().regularization * (2 + 2) / (2 * 3)
     assert seen == pytest.approx([mapped, mapped * als.MEMBERSHIP_REG_MULTIPLE])
     assert seen[1] < seen[0]
+
+
+def _raised_by(module: str, name: str, text: str) -> str:
+    from segue.spark.session import SparkFailure, spark_errors
+
+    error = type(name, (Exception,), {"__module__": module})
+    with pytest.raises(SparkFailure) as caught, spark_errors("training"):
+        raise error(text)
+    return str(caught.value)
+
+
+def test_spark_errors_name_the_java_cause_and_only_say_killed_when_the_jvm_is_gone():
+    java = (
+        "An error occurred while calling o123.collectToPython.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Total size of "
+        "serialized results of 4 tasks (1085.5 MiB) is bigger than spark.driver.maxResultSize "
+        "(1024.0 MiB)\n\tat org.apache.spark.scheduler.DAGScheduler.failJobAndIndependentStages"
+    )
+    said = _raised_by("py4j.protocol", "Py4JJavaError", java)
+    assert said.startswith("training failed on Spark: Job aborted due to stage failure: Total")
+    assert "SEGUE_SPARK_DRIVER_MEMORY" in said and "stopped answering" not in said
+    gone = _raised_by("py4j.protocol", "Py4JNetworkError", "Answer from Java side is empty")
+    assert "stopped answering" in gone

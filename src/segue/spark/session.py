@@ -41,22 +41,43 @@ def spark_errors(what: str) -> Iterator[None]:
     """Turn Spark's and Py4J's failures into one :class:`SparkFailure` line.
 
     A JVM killed by the out-of-memory killer leaves the driver with "connection refused" from
-    Py4J; the message then says the JVM stopped answering and names the likely cause. Used as
-    a decorator of the engine's entry points (a ``contextmanager`` is one).
+    Py4J (a network error); the message then says the JVM stopped answering and names the
+    likely cause. A Java exception the JVM answered with (``Py4JJavaError``: a failed job, a
+    result over ``spark.driver.maxResultSize``) is named by its own message, not by the Py4J
+    call around it. Used as a decorator of the engine's entry points (a ``contextmanager`` is
+    one).
     """
     try:
         yield
     except SegueError:
         raise
     except Exception as exc:
-        py4j = "py4j" in type(exc).__module__ or isinstance(exc, ConnectionError)
-        if not (py4j or "pyspark" in type(exc).__module__):
+        py4j = "py4j" in type(exc).__module__
+        if not (py4j or isinstance(exc, ConnectionError) or "pyspark" in type(exc).__module__):
             raise
-        if py4j:
+        if isinstance(exc, ConnectionError) or (py4j and type(exc).__name__ != "Py4JJavaError"):
             reason = "the Spark JVM stopped answering (killed, often by the out-of-memory killer)"
         else:
-            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            reason = _java_reason(str(exc)) or repr(exc)
         raise SparkFailure(f"{what} failed on Spark: {reason}") from None
+
+
+def _java_reason(text: str) -> str:
+    """The first line of a Spark/Java error that says what failed, with a hint where known."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    # Py4JJavaError: "An error occurred while calling o42.x." then ": org...Exception: why"
+    said = next(
+        (x for x in lines if "Exception: " in x or "Error: " in x), lines[0] if lines else ""
+    )
+    why = said.lstrip(": ")
+    if "Exception: " in why:
+        why = why.split("Exception: ", 1)[1]
+    if "spark.driver.maxResultSize" in why:
+        why += (
+            "; the result is collected on the driver: a smaller model (fewer neighbours) or a "
+            "larger driver (SEGUE_SPARK_DRIVER_MEMORY and spark.driver.maxResultSize)"
+        )
+    return why[:400]
 
 
 def spark_session(
