@@ -241,7 +241,11 @@ def exponent(a: float | None, b: float | None, n1: int, n2: int) -> str:
 
 def table(results: list[Result], sizes: list[int]) -> str:
     by = {(r.engine, r.step, r.size): r for r in results}
-    rows = list(dict.fromkeys((r.engine, r.step) for r in results))
+    first = {"generate": 0, "import": 1}  # then each engine's steps in the order they ran
+    rows = sorted(
+        dict.fromkeys((r.engine, r.step) for r in results),
+        key=lambda row: (row[0] != "single machine", first.get(row[1], 2)),
+    )
     head = ["engine", "step"]
     for n in sizes:
         head += [f"{n:,} s", f"{n:,} GiB"]
