@@ -107,6 +107,18 @@ def task_split(df: pd.DataFrame) -> tuple[Any, Any, Any]:
 
 
 # memory ---------------------------------------------------------------------------------------
+def continuations(
+    model: Any, queries: Any, n: int, *, batch_size: int | None = None
+) -> dict[Any, list[Any]]:
+    """``{pid: [track, ...]}``: the model's top ``n`` for every query, seeds in order."""
+    from segue.inference import continue_playlists
+
+    out: dict[Any, list[Any]] = {}
+    for batch in continue_playlists(model, queries, n, batch_size=batch_size):
+        out.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+    return out
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as fh:
         for line in fh:

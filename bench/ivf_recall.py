@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import continuations  # noqa: E402
+
 from segue.data.readers.mpd import read_challenge_set
-from segue.inference.continuation import continue_playlists
 from segue.metrics.challenges import mpd_metrics
 from segue.metrics.playlist_eval import _track_artists, read_mpd_answers
 from segue.serialization import load
@@ -30,9 +32,7 @@ from segue.serialization import load
 
 def lists_of(model, queries, k: int) -> tuple[dict[int, list[str]], float]:
     t = time.perf_counter()
-    out: dict[int, list[str]] = {}
-    for batch in continue_playlists(model, queries, k):
-        out.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+    out = continuations(model, queries, k)
     return out, time.perf_counter() - t
 
 

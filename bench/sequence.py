@@ -44,7 +44,7 @@ import _common as common  # noqa: E402
 
 from segue.data.mpd_split import split_mpd  # noqa: E402
 from segue.data.readers.mpd import read_challenge_set, read_mpd  # noqa: E402
-from segue.inference import continue_playlists, playlist_interactions  # noqa: E402
+from segue.inference import playlist_interactions  # noqa: E402
 from segue.metrics.challenges import MPD_N, mpd_metrics  # noqa: E402
 from segue.metrics.playlist_eval import read_mpd_answers  # noqa: E402
 from segue.models.registry import model_class  # noqa: E402
@@ -53,14 +53,6 @@ METRICS = ("r_precision", "ndcg", "clicks")
 CUTS = (100, 500, 1000)
 NEURAL = ("tcn", "youtube-dnn")
 LEARNING_RATES = (3e-3, 1e-2)
-
-
-def continuations(model: Any, queries: Any, n: int) -> dict[Any, list[Any]]:
-    """``{pid: [track, ...]}``: the model's top ``n`` for every query, seeds in order."""
-    out: dict[Any, list[Any]] = {}
-    for batch in continue_playlists(model, queries, n, batch_size=200):
-        out.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
-    return out
 
 
 def scores(lists: dict, answers: dict, artists: dict, pids: list) -> pd.DataFrame:
@@ -237,7 +229,7 @@ def run(args: argparse.Namespace, split: Path) -> int:
         else:
             model, seconds = fit(name, params, data)
         start = time.perf_counter()
-        lists = continuations(model, queries, max(CUTS))
+        lists = common.continuations(model, queries, max(CUTS), batch_size=200)
         rec_seconds = time.perf_counter() - start
         per[label] = scores(lists, answers, artists, pids)
         timing[label] = {

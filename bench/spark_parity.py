@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_data_dir_option, load_lastfm  # noqa: E402
+from _common import add_data_dir_option, continuations, load_lastfm  # noqa: E402
 
 from segue.data.interactions import Interactions  # noqa: E402
 from segue.data.readers.listens import read_listen_interactions, write_listens  # noqa: E402
@@ -304,7 +304,6 @@ def listens_score(targets, answers: Path):
 def mpd_score(challenge: Path, answers: Path):
     """``score(model) -> (ndcg, text)`` on an MPD challenge set and its answers."""
     from segue.data.readers.mpd import read_challenge_set
-    from segue.inference.continuation import continue_playlists
     from segue.metrics.challenges import mpd_metrics
     from segue.metrics.playlist_eval import _track_artists, read_mpd_answers
 
@@ -313,9 +312,7 @@ def mpd_score(challenge: Path, answers: Path):
     artists = _track_artists(answers.parent / "tracks.parquet")
 
     def score(model):
-        lists = {}
-        for batch in continue_playlists(model, queries, 500):
-            lists.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+        lists = continuations(model, queries, 500)
         per = mpd_metrics([lists[p] for p in truth["pid"]], truth["tracks"].tolist(), artists)
         text = ", ".join(f"{m} {per[m].mean():.4f}" for m in ("r_precision", "ndcg", "clicks"))
         return float(per["ndcg"].mean()), text
@@ -327,7 +324,6 @@ def mpd(spark, args, work: Path) -> None:
     from segue.cli.playlists import playlist_training_data
     from segue.data.mpd_split import split_mpd
     from segue.data.readers.mpd import read_challenge_set
-    from segue.inference.continuation import continue_playlists
     from segue.metrics.challenges import mpd_metrics
     from segue.metrics.playlist_eval import _track_artists, read_mpd_answers
     from segue.spark import metrics as sm
@@ -358,9 +354,7 @@ def mpd(spark, args, work: Path) -> None:
     got = continue_playlists_df(spark, work / "mpd_knn", challenge, 500).orderBy("order").toPandas()
     spark_s = time.perf_counter() - t
     t = time.perf_counter()
-    want = {}
-    for batch in continue_playlists(knn, read_challenge_set(challenge), 500):
-        want.update(zip(batch.pids.tolist(), batch.tracks, strict=True))
+    want = continuations(knn, read_challenge_set(challenge), 500)
     single_s = time.perf_counter() - t
     same = sum(list(g) == want[p] for p, g in zip(got["pid"], got["tracks"], strict=True))
     print(
