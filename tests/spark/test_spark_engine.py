@@ -43,7 +43,13 @@ def spark():
     from segue.spark.session import spark_session
 
     warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
-    session = spark_session("local[2]", driver_memory="1g", shuffle_partitions=2)
+    # maxResultSize at its floor: every step must stream what it brings back (see collect.py)
+    session = spark_session(
+        "local[2]",
+        driver_memory="1g",
+        shuffle_partitions=2,
+        conf={"spark.driver.maxResultSize": "1m"},
+    )
     yield session
     session.stop()
 
@@ -179,6 +185,23 @@ def test_playlist_reader_continuation_and_mpd_metrics(spark, tmp_path):
     np.testing.assert_allclose(
         per.orderBy("pid").toPandas()[list(sm.MPD_METRICS)].to_numpy(), single.to_numpy()
     )
+
+
+def test_results_larger_than_max_result_size_come_back_streamed(spark):
+    from segue.spark.collect import collect_columns
+
+    n = 400_000  # 4.8 MB of (int, int, float): over the 1 MiB limit of this session
+    frame = spark.range(n).selectExpr(
+        "cast(id as int) as i", "cast(id % 977 as int) as j", "cast(id / 7 as float) as s"
+    )
+    frame = frame.repartition(16, "i")  # 300 KB a partition
+    with pytest.raises(Exception, match="maxResultSize"):
+        frame.toArrow()  # one job for everything: refused
+    got = collect_columns(frame, {"i": np.int32, "j": np.int32, "s": np.float32})
+    order = np.argsort(got["i"])
+    np.testing.assert_array_equal(got["i"][order], np.arange(n, dtype=np.int32))
+    np.testing.assert_array_equal(got["j"][order], np.arange(n) % 977)
+    np.testing.assert_array_equal(got["s"][order], (np.arange(n) / 7).astype(np.float32))
 
 
 def test_listen_metrics_equal_evaluate_lists(spark):

@@ -34,7 +34,7 @@ import numpy as np
 from segue._extras import require
 from segue.data.interactions import Interactions
 from segue.models.wrmf import WRMF
-from segue.spark.collect import finish_fit
+from segue.spark.collect import arrow_tables, finish_fit
 
 __all__ = ["MEMBERSHIP_REG_MULTIPLE", "als_factors", "default_reg_param", "fit_wrmf"]
 
@@ -93,11 +93,12 @@ def als_factors(
 
 def _dense(factors: Any, n: int, rank: int) -> np.ndarray:
     """Spark's ``(id, features)`` factor table as an ``(n, rank)`` float32 array by id."""
-    table = factors.toArrow()
-    ids = table.column("id").to_numpy()
     out = np.zeros((n, rank), dtype=np.float32)
-    flat = table.column("features").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    out[ids] = flat.reshape(len(ids), rank)
+    # streamed (see collect.py), 32K rows a chunk: 32 MiB at 256 factors
+    for table in arrow_tables(factors.select("id", "features"), rows_per_chunk=1 << 15):
+        ids = table.column("id").to_numpy()
+        flat = table.column("features").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        out[ids] = flat.reshape(len(ids), rank)
     return out
 
 

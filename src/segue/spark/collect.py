@@ -4,29 +4,91 @@ Why the matrix comes back: a segue model carries its training rows (``history_``
 user must not be recommended again) and the cold-start popularity, and the model format stores
 them. At the MPD's 66M entries that is 0.5 GB of CSR, well inside one driver; the steps that do
 not fit (the ALS solves, the item-item products) stay on the executors.
+
+How it comes back: :func:`arrow_tables`, a partition at a time. ``DataFrame.toArrow()`` collects
+everything in one job, and Spark refuses a job whose results pass ``spark.driver.maxResultSize``
+(1 GiB by default): ItemKNN's neighbour lists at 100K generated playlists already did. Streamed,
+the limit applies to one partition, and the driver holds the arrays it keeps plus one chunk.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import scipy.sparse as sp
 
 from segue.data.interactions import Interactions, canonical_csr
 from segue.data.vocab import IdMap
 from segue.models.base import BaseRecommender
 
-__all__ = ["finish_fit", "to_interactions"]
+__all__ = ["arrow_tables", "collect_columns", "finish_fit", "to_interactions"]
+
+_ROWS_PER_CHUNK = 1 << 20  # rows per Arrow chunk sent to the driver (about 12 MiB of entries)
+
+
+def arrow_tables(frame: Any, rows_per_chunk: int = _ROWS_PER_CHUNK) -> Iterator[pa.Table]:
+    """``frame``'s rows on the driver as Arrow tables, one partition's chunk at a time.
+
+    The executors write each partition's record batches as Arrow IPC streams of about
+    ``rows_per_chunk`` rows (``mapInArrow``); the driver pulls them with ``toLocalIterator``,
+    which runs one job per partition, so no job's result is the whole frame.
+    """
+    schema = frame.schema
+
+    def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pending: list[pa.RecordBatch] = []
+        held = 0
+
+        def blob() -> pa.RecordBatch:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, pending[0].schema) as writer:
+                for batch in pending:
+                    writer.write_batch(batch)
+            return pa.RecordBatch.from_pydict({"blob": [sink.getvalue().to_pybytes()]})
+
+        for batch in batches:
+            if batch.num_rows:
+                pending.append(batch)
+                held += batch.num_rows
+            if held >= rows_per_chunk:
+                yield blob()
+                pending, held = [], 0
+        if pending:
+            yield blob()
+
+    packed = frame.mapInArrow(pack, "blob binary")
+    for row in packed.toLocalIterator(prefetchPartitions=False):
+        table = pa.ipc.open_stream(row["blob"]).read_all()
+        if table.schema.names != schema.names:  # mapInArrow keeps the columns; say so if not
+            raise RuntimeError(f"streamed columns {table.schema.names}, expected {schema.names}")
+        yield table
+
+
+def collect_columns(frame: Any, dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The named columns of ``frame`` as NumPy arrays of ``dtypes``, streamed (see above).
+
+    Each chunk is converted as it arrives, so the driver never holds Arrow and NumPy copies of
+    the whole frame at once.
+    """
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in dtypes}
+    for table in arrow_tables(frame.select(*dtypes)):
+        for name, dtype in dtypes.items():
+            column = table.column(name).to_numpy(zero_copy_only=False)
+            parts[name].append(np.asarray(column).astype(dtype, copy=False))
+    return {
+        name: np.concatenate(chunks) if chunks else np.empty(0, dtype=dtypes[name])
+        for name, chunks in parts.items()
+    }
 
 
 def to_interactions(users: IdMap, items: IdMap, coded: Any) -> Interactions:
-    """The coded ``(u, i, count)`` DataFrame as segue :class:`Interactions` (Arrow transfer)."""
-    table = coded.select("u", "i", "count").toArrow()
-    rows = table.column("u").to_numpy().astype(np.int32, copy=False)
-    cols = table.column("i").to_numpy().astype(np.int32, copy=False)
-    values = table.column("count").to_numpy().astype(np.float32)
+    """The coded ``(u, i, count)`` DataFrame as segue :class:`Interactions` (streamed)."""
+    got = collect_columns(coded, {"u": np.int32, "i": np.int32, "count": np.float32})
+    rows, cols, values = got["u"], got["i"], got["count"]
     shape = (len(users), len(items))
     matrix = canonical_csr(sp.coo_array((values, (rows, cols)), shape=shape).tocsr(), shape)
     return Interactions(users, items, matrix)

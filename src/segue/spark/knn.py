@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from segue.data.interactions import Interactions
 from segue.models.knn import ItemKNN, _csr_from_entries, _top_per_row
-from segue.spark.collect import finish_fit
+from segue.spark.collect import collect_columns, finish_fit
 
 __all__ = ["cooccurrence", "fit_itemknn", "item_similarity_entries"]
 
@@ -155,11 +155,8 @@ def fit_itemknn(coded: Any, train: Interactions, model: ItemKNN) -> ItemKNN:
     """Fit ``model`` (its hyper-parameters) with the item-item step on Spark; returns it."""
     started = time.perf_counter()
     n = train.n_items
-    table = item_similarity_entries(model, coded, n).toArrow()
-    similarity = _csr_from_entries(
-        table.column("i").to_numpy(),
-        table.column("j").to_numpy(),
-        table.column("s").to_numpy(),
-        (n, n),
+    entries = collect_columns(  # streamed: the lists pass spark.driver.maxResultSize at scale
+        item_similarity_entries(model, coded, n), {"i": np.int32, "j": np.int32, "s": np.float32}
     )
+    similarity = _csr_from_entries(entries["i"], entries["j"], entries["s"], (n, n))
     return finish_fit(model, train, {"similarity_": similarity}, started)
