@@ -335,13 +335,21 @@ def mpd(spark, args, work: Path) -> None:
     root = args.mpd_split
     print(f"\n## MPD split {root} (train slices, 1,000 challenge playlists)")
     t = time.perf_counter()
-    users, items, coded = encode(read_mpd_df(spark, root / "train"), user_kind="playlist")
+    titles = bool(args.titles)
+    frame = read_mpd_df(spark, root / "train", with_titles=titles)
+    users, items, coded = encode(frame, user_kind="playlist")
     coded = coded.cache()
     train = to_interactions(users, items, coded)
     print(f"read + id maps + matrix on Spark: {time.perf_counter() - t:.1f} s, {train!r}")
-    one = playlist_training_data(root / "train", None, titles=False)
+    one = playlist_training_data(root / "train", None, titles=titles)
     single = renumbered(Interactions(one.users, one.items, one.matrix), train)
-    print(f"matrix vs one machine (--no-titles): {differing(train.matrix, single.matrix)}")
+    same_kinds = np.array_equal(
+        one.items.kinds[one.items.numbers(train.items.ids)], train.items.kinds
+    )
+    print(
+        f"matrix vs one machine ({'--titles' if titles else '--no-titles'}): "
+        f"{differing(train.matrix, single.matrix)}; column kinds identical: {same_kinds}"
+    )
     if "mpd-lists" in args.parts:  # lists, metrics and ALS only (an ItemKNN fitted here)
         knn = ItemKNN().fit(single)
     else:
@@ -379,7 +387,9 @@ def mpd(spark, args, work: Path) -> None:
         )
     inner = work / "mpd_inner"  # validation carved from the training playlists
     split_mpd(root / "train", inner, n_playlists=500, seed=1, unseen="drop")
-    inner_coded = encode(read_mpd_df(spark, inner / "train"), user_kind="playlist")
+    inner_coded = encode(
+        read_mpd_df(spark, inner / "train", with_titles=titles), user_kind="playlist"
+    )
     inner_coded = (*inner_coded[:2], inner_coded[2].cache())
     wrmf_vs_als(
         coded,
@@ -416,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
         help="lastfm, mpd, or mpd-lists (MPD without the item-item steps)",
     )
     parser.add_argument("--driver-memory", default="4g", help="JVM heap of the driver")
+    parser.add_argument(
+        "--titles",
+        action="store_true",
+        help="MPD: title words as columns on both engines (segue train's default)",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     from segue.spark.session import spark_session

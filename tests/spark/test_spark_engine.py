@@ -187,6 +187,54 @@ def test_playlist_reader_continuation_and_mpd_metrics(spark, tmp_path):
     )
 
 
+def test_title_words_are_columns_as_on_one_machine(spark, tmp_path):
+    from segue.data.kinds import ItemKind
+    from segue.data.readers.mpd import read_challenge_set, read_mpd
+    from segue.inference.continuation import continue_playlists
+    from segue.inference.encode import playlist_interactions
+
+    rng = np.random.default_rng(2)
+    names = ["Chill Vibes 🌴", "ROCK on!!", "chill   vibes", "rock"]
+    playlists = [
+        {
+            "pid": pid,
+            "name": names[pid % 4],
+            "tracks": [
+                {"track_uri": f"t{t:02d}", "pos": k}
+                for k, t in enumerate(rng.choice(np.arange(pid % 2, 16, 2), 5, replace=False))
+            ],
+        }
+        for pid in range(24)
+    ]
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "mpd.slice.0-23.json").write_text(json.dumps({"playlists": playlists}))
+    frame = read_mpd_df(spark, tmp_path / "train", with_titles=True)
+    users, items, coded = encode(frame, user_kind="playlist")
+    train = to_interactions(users, items, coded)
+    single = playlist_interactions(read_mpd(tmp_path / "train"), with_titles=True)
+    # the same columns with the same kinds, tracks first; the same (playlist, column) entries
+    kinds = dict(zip(items.ids, items.kinds, strict=True))
+    assert kinds == dict(zip(single.items.ids, single.items.kinds, strict=True))
+    assert kinds["title:chill"] == ItemKind.TITLE_WORD and kinds["title=rock on"] == ItemKind.TITLE
+    assert (np.diff(items.kinds.astype(int)) >= 0).all() and items.kinds[0] == ItemKind.TRACK
+
+    def pairs(inter):
+        m = inter.matrix.tocoo()
+        return set(zip(inter.users.ids[m.row], inter.items.ids[m.col], m.data, strict=True))
+
+    assert pairs(train) == pairs(single) and len(pairs(train)) == 24 * 5 + 18 * 3 + 6 * 2
+    # a title-only question is answered from the title columns, on Spark as on one machine
+    model = ItemKNN(neighbors=8).fit(train)
+    save_model(model, tmp_path / "m")
+    challenge = tmp_path / "challenge_set.json"
+    questions = [{"pid": 900, "name": "chill!", "tracks": []}]
+    challenge.write_text(json.dumps({"playlists": questions}))
+    got = continue_playlists_df(spark, tmp_path / "m", challenge, 4).toPandas()
+    want = next(continue_playlists(model, read_challenge_set(challenge), 4))
+    assert [list(t) for t in got["tracks"]] == want.tracks
+    assert all(int(t[1:]) % 2 == 0 for t in want.tracks[0])  # chill playlists hold even tracks
+
+
 def test_results_larger_than_max_result_size_come_back_streamed(spark):
     from segue.spark.collect import collect_columns
 

@@ -199,6 +199,7 @@ def register(app: typer.Typer) -> None:
                 user_col=user_col,
                 item_col=item_col,
                 weight_col=weight_col,
+                titles=titles,
             )
             out.print(f"trained {model} on Spark in {seconds:.2f} s -> {out_dir}", highlight=False)
             return

@@ -32,8 +32,12 @@ def train_spark(
     user_col: str = "user_id",
     item_col: str = "item_id",
     weight_col: str | None = None,
+    titles: bool = True,
 ) -> float:
     """Train ``model`` on Spark and save it; returns the fit seconds.
+
+    ``titles``: on playlists, title words are columns too (title-only cold start), as on one
+    machine.
 
     ``params`` are the model's hyper-parameters; for WRMF ``reg_param`` (Spark's regParam)
     may be given too (default: see :func:`segue.spark.als.default_reg_param`).
@@ -56,7 +60,13 @@ def train_spark(
     estimator = model_class(model)().set_params(**params).validate_params()
     spark = spark_session(master)
     frame = read_training_df(
-        spark, listens=listens, mpd=mpd, user_col=user_col, item_col=item_col, weight_col=weight_col
+        spark,
+        listens=listens,
+        mpd=mpd,
+        user_col=user_col,
+        item_col=item_col,
+        weight_col=weight_col,
+        titles=titles,
     )
     users, items, coded = encode(frame, user_kind="playlist" if mpd is not None else "user")
     coded = coded.cache()

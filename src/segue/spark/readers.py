@@ -6,9 +6,9 @@ the saved id maps). Three inputs, as ``segue train`` takes them:
 
 - MPD slices (``mpd.slice.*.json``, the official multi-line format) or JSON Lines of playlists
   (one playlist per line, as ``segue split mpd`` writes): ``spark.read.json``, playlists and
-  tracks exploded; a row is a playlist (``pid``), a column a ``track_uri``, the value the number
-  of times the track appears in it (the single-machine ``playlist_interactions`` counts the same
-  way, see :func:`read_mpd`);
+  tracks exploded; a row is a playlist (``pid``), a column a ``track_uri`` (1.0 for
+  membership, as the single-machine ``playlist_interactions``), and, as there, title words
+  and whole titles as more columns, with a ``kind`` column saying which is which;
 - listen counts, ``uid sid count`` separated by white space (the Echo Nest / segue format);
 - Parquet with named user, item and (optional) weight columns.
 
@@ -19,9 +19,15 @@ check on the first offending file), never a JVM traceback.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from segue.data.kinds import ItemKind
+from segue.data.titles import title_pairs
 from segue.exceptions import DataFormatError
 
 __all__ = ["read_listens_df", "read_mpd_df", "read_parquet_df", "read_training_df"]
@@ -38,12 +44,17 @@ def _files(path: Path, patterns: tuple[str, ...]) -> list[str]:
     raise DataFormatError(f"no {' or '.join(patterns)} file here", path=path)
 
 
-def read_mpd_df(spark: Any, path: str | os.PathLike[str]) -> Any:
+def read_mpd_df(spark: Any, path: str | os.PathLike[str], *, with_titles: bool = False) -> Any:
     """Playlist x track counts from MPD slices or playlist JSON Lines (see the module doc).
 
     Returns a DataFrame ``user`` (the pid, a long, as the single-machine playlist ids),
-    ``item`` (the track URI) and ``count``: 1.0 for membership, as the single-machine
-    ``playlist_interactions`` stores it (a track repeated in a playlist counts once).
+    ``item`` (the track URI), ``count``: 1.0 for membership, as the single-machine
+    ``playlist_interactions`` stores it (a track repeated in a playlist counts once), and
+    ``kind`` (the :class:`~segue.data.kinds.ItemKind` code of the column, a byte).
+
+    ``with_titles``: each playlist's title words and whole normalised title are columns too
+    (``title:chill``, ``title=chill vibes``), made per partition by the single-machine
+    :func:`segue.data.titles.title_pairs`, so a title-only query is scored as on one machine.
     """
     from pyspark.sql import functions as F
 
@@ -73,7 +84,32 @@ def read_mpd_df(spark: Any, path: str | os.PathLike[str]) -> Any:
         raise DataFormatError(
             f"a playlist entry without pid or track_uri (pid {bad[0]['user']!r})", path=path
         )
-    return entries.distinct().withColumn("count", F.lit(1.0))
+    entries = entries.withColumn("kind", F.lit(int(ItemKind.TRACK)).cast("tinyint"))
+    if with_titles and "name" in playlists.columns:
+        names = playlists.select(
+            F.col("pid").cast("long").alias("pid"), F.col("name").cast("string").alias("name")
+        )
+        entries = entries.unionByName(names.mapInPandas(_title_columns, _TITLE_SCHEMA))
+    # one row per (playlist, column); an id that is both a track and a title column (it cannot
+    # be with MPD's URIs) is the track, as in one machine's vocabulary
+    entries = entries.groupBy("user", "item").agg(F.min("kind").alias("kind"))
+    return entries.withColumn("count", F.lit(1.0))
+
+
+_TITLE_SCHEMA = "user long, item string, kind tinyint"
+
+
+def _title_columns(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``(user, item, kind)`` title pairs of a partition's ``(pid, name)`` rows."""
+    for frame in frames:
+        rows, cols, kinds = title_pairs(frame["pid"].to_numpy(), frame["name"])
+        yield pd.DataFrame(
+            {
+                "user": rows.astype(np.int64),
+                "item": pd.Series(cols, dtype=object),
+                "kind": kinds.astype(np.int8),
+            }
+        )
 
 
 def read_listens_df(spark: Any, path: str | os.PathLike[str]) -> Any:
@@ -160,10 +196,15 @@ def read_training_df(
     user_col: str = "user_id",
     item_col: str = "item_id",
     weight_col: str | None = None,
+    titles: bool = True,
 ) -> Any:
-    """The one training input ``segue train --engine spark`` was given, as a DataFrame."""
+    """The one training input ``segue train --engine spark`` was given, as a DataFrame.
+
+    ``titles``: playlist title words become columns (as ``segue train --titles`` on one
+    machine, the default there too).
+    """
     if mpd is not None:
-        return read_mpd_df(spark, mpd)
+        return read_mpd_df(spark, mpd, with_titles=titles)
     if listens is None:
         raise DataFormatError("give --listens or --mpd", path=".")
     if Path(listens).suffix == ".parquet" or (

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segue.exceptions import DataFormatError
+
 __all__ = ["broadcast_model", "continue_playlists_df", "recommend_users_df"]
 
 _LOADED: dict[str, Any] = {}  # per Python worker: model digest -> loaded model
@@ -96,6 +98,11 @@ def recommend_users_df(
     return users.mapInPandas(score, "order long, user string, items array<string>")
 
 
+_CHALLENGE_SCHEMA = (
+    "playlists array<struct<pid: long, name: string, tracks: array<struct<track_uri: string>>>>"
+)
+
+
 def continue_playlists_df(spark: Any, model_dir: str | Path, challenge: str | Path, n: int) -> Any:
     """``(order, pid, tracks)``: ``n`` tracks continuing every playlist of a challenge set.
 
@@ -105,19 +112,19 @@ def continue_playlists_df(spark: Any, model_dir: str | Path, challenge: str | Pa
     """
     from pyspark.sql import functions as F
 
-    raw = spark.read.json(str(challenge), multiLine=True, mode="FAILFAST")
+    # an explicit schema: inferred from a file whose playlists all have "tracks": [] (a
+    # title-only challenge), tracks would be an array of strings, not of track structs
+    raw = spark.read.json(str(challenge), schema=_CHALLENGE_SCHEMA, multiLine=True, mode="FAILFAST")
+    if raw.where(F.col("playlists").isNull()).limit(1).count():
+        raise DataFormatError("a challenge set without a 'playlists' list", path=challenge)
     rows = raw.select(F.posexplode("playlists").alias("order", "p"))
-    fields = rows.schema["p"].dataType.fieldNames()
-    name = F.col("p.name") if "name" in fields else F.lit(None).cast("string")
-    tracks = (
-        F.transform("p.tracks", lambda t: t["track_uri"])
-        if "tracks" in fields
-        else F.array().cast("array<string>")
+    tracks = F.coalesce(
+        F.transform("p.tracks", lambda t: t["track_uri"]), F.array().cast("array<string>")
     )
     queries = rows.select(
         F.col("order").cast("long").alias("order"),
         F.col("p.pid").cast("long").alias("pid"),
-        name.alias("name"),
+        F.col("p.name").alias("name"),
         tracks.alias("tracks"),
     )
     shared, digest = broadcast_model(spark, model_dir)
