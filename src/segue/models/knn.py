@@ -199,11 +199,8 @@ class ItemKNN(_KNNBase):
             hi = min(n, lo + step)
             products = sp.csr_array(weights[lo:hi] @ by_user)
             sims = self._similarities(products, norms[lo:hi], norms)
-            blocks.append(_top_per_row(sims, self.neighbors))
-        sim = sp.csr_array(sp.vstack(blocks, format="csr"))
-        rows = _row_of_entries(sim)
-        keep = (rows != sim.indices) & (sim.data != 0)  # no self entry, no stored zeros
-        self.similarity_ = _csr_from_entries(rows[keep], sim.indices[keep], sim.data[keep], (n, n))
+            blocks.append(_kept_neighbours(_top_per_row(sims, self.neighbors), lo))
+        self.similarity_ = _stack_rows(blocks, n)
 
     def _score(self, user_idx: IdxArray, history: sp.csr_array) -> ScoreMatrix:
         products = self._input(history) @ self.similarity_
@@ -318,6 +315,44 @@ def _row_of_entries(m: sp.csr_array) -> np.ndarray:
     """The row of every stored entry of a CSR matrix."""
     dtype = np.int32 if m.shape[0] < 2**31 else np.int64
     return np.repeat(np.arange(m.shape[0], dtype=dtype), np.diff(m.indptr))
+
+
+def _kept_neighbours(top: sp.csr_array, first_row: int) -> sp.csr_array:
+    """A block of top-k rows without the self entry and stored zeros, indices sorted."""
+    rows = _row_of_entries(top)
+    keep = (rows + first_row != top.indices) & (top.data != 0)
+    indptr = np.zeros(top.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=top.shape[0]), out=indptr[1:])
+    out = sp.csr_array(
+        (top.data[keep].astype(np.float32), top.indices[keep], indptr), shape=top.shape
+    )
+    out.sort_indices()
+    return out
+
+
+def _stack_rows(blocks: list[sp.csr_array], width: int) -> sp.csr_array:
+    """Row blocks as one canonical CSR (what ``_csr_from_entries`` makes of the same entries).
+
+    Why not ``sp.vstack`` then a COO round trip: at the full MPD the neighbour lists are
+    gigabytes, and each of those holds another copy or two. Here the blocks' arrays are
+    concatenated once, each block freed as it is copied.
+    """
+    nnz = sum(b.nnz for b in blocks)
+    height = sum(b.shape[0] for b in blocks)
+    dtype = np.int32 if max(nnz, width, height) < 2**31 else np.int64
+    data = np.empty(nnz, dtype=np.float32)
+    indices = np.empty(nnz, dtype=dtype)
+    indptr = np.zeros(height + 1, dtype=dtype)
+    at = row = 0
+    while blocks:
+        block = blocks.pop(0)
+        size, rows = block.nnz, block.shape[0]
+        data[at : at + size] = block.data
+        indices[at : at + size] = block.indices
+        indptr[row + 1 : row + rows + 1] = block.indptr[1:] + at
+        at, row = at + size, row + rows
+        del block
+    return sp.csr_array((data, indices, indptr), shape=(height, width))
 
 
 def _csr_from_entries(
