@@ -34,7 +34,8 @@ from segue.spark.collect import collect_columns, finish_fit
 
 __all__ = ["cooccurrence", "fit_itemknn", "item_similarity_entries"]
 
-_PAIRS_PER_GROUP = 1 << 21  # candidate pairs one top-K task holds (about 50 MiB of pandas)
+_PAIRS_PER_GROUP = 1 << 21  # candidate pairs one top-K call holds (about 50 MiB of pandas)
+_PAIRS_PER_PARTITION = 1 << 23  # candidate pairs one task sorts (a few groups)
 
 
 def cooccurrence(coded: Any) -> Any:
@@ -148,6 +149,12 @@ def item_similarity_entries(model: ItemKNN, coded: Any, n_items: int) -> Any:
         )
 
     grouped = products.withColumn("g", (F.col("i") / rows_per_group).cast("int"))
+    # partitions of about _PAIRS_PER_PARTITION pairs: each task sorts its pairs by group before
+    # the top-K (applyInPandas), and with Spark's default partition count a task at 100K
+    # generated playlists held ~40M pairs and ran out of execution memory in a 4 GiB JVM
+    default = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    parts = max(default, math.ceil(n_pairs / _PAIRS_PER_PARTITION))
+    grouped = grouped.repartition(parts, "g")  # groupBy("g") reuses this partitioning
     return grouped.groupBy("g").applyInPandas(top, "i int, j int, s float")
 
 
