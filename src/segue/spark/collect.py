@@ -7,14 +7,21 @@ not fit (the ALS solves, the item-item products) stay on the executors.
 
 How it comes back: :func:`arrow_tables`, a partition at a time. ``DataFrame.toArrow()`` collects
 everything in one job, and Spark refuses a job whose results pass ``spark.driver.maxResultSize``
-(1 GiB by default): ItemKNN's neighbour lists at 100K generated playlists already did. Streamed,
-the limit applies to one partition, and the driver holds the arrays it keeps plus one chunk.
+(1 GiB by default). Streamed, the limit applies to one partition, and the driver holds the
+arrays it keeps plus one chunk. The largest result, ItemKNN's neighbour lists (gigabytes at the
+full MPD), goes through Parquet instead (:func:`columns_via_parquet`): at 100K generated
+playlists in a 4 GiB local JVM, task results that large were lost from the block manager.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +30,17 @@ import scipy.sparse as sp
 
 from segue.data.interactions import Interactions, canonical_csr
 from segue.data.vocab import IdMap
+from segue.exceptions import ParameterError
 from segue.models.base import BaseRecommender
 
-__all__ = ["arrow_tables", "collect_columns", "finish_fit", "to_interactions"]
+__all__ = [
+    "arrow_tables",
+    "collect_columns",
+    "columns_via_parquet",
+    "finish_fit",
+    "scratch_dir",
+    "to_interactions",
+]
 
 _ROWS_PER_CHUNK = 1 << 20  # rows per Arrow chunk sent to the driver (about 12 MiB of entries)
 
@@ -79,6 +94,49 @@ def collect_columns(frame: Any, dtypes: dict[str, Any]) -> dict[str, np.ndarray]
         for name, dtype in dtypes.items():
             column = table.column(name).to_numpy(zero_copy_only=False)
             parts[name].append(np.asarray(column).astype(dtype, copy=False))
+    return {
+        name: np.concatenate(chunks) if chunks else np.empty(0, dtype=dtypes[name])
+        for name, chunks in parts.items()
+    }
+
+
+def scratch_dir() -> Path:
+    """Where executors write results for the driver: ``$SEGUE_SPARK_SCRATCH`` or the temp dir.
+
+    On a cluster this must be a folder the driver and every executor see (a shared mount),
+    like the inputs.
+    """
+    return Path(os.environ.get("SEGUE_SPARK_SCRATCH") or tempfile.gettempdir())
+
+
+def columns_via_parquet(frame: Any, dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Like :func:`collect_columns`, through Parquet files the executors write.
+
+    The files go to a fresh folder under :func:`scratch_dir`, are read back by row group
+    (converted chunk by chunk, as above) and removed, whatever happens.
+    """
+    import pyarrow.parquet as pq
+
+    master = frame.sparkSession.sparkContext.master
+    if not master.startswith("local") and not os.environ.get("SEGUE_SPARK_SCRATCH"):
+        raise ParameterError(
+            f"on a cluster ({master}) set SEGUE_SPARK_SCRATCH to a folder the driver and every "
+            "executor see (a shared mount): results too large to send back are written there"
+        )
+    folder = scratch_dir() / f"segue-spark-{uuid.uuid4().hex}"
+    try:
+        frame.select(*dtypes).write.parquet(folder.resolve().as_uri())  # file:, not fs.defaultFS
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in dtypes}
+        for file in sorted(folder.glob("*.parquet")):
+            handle = pq.ParquetFile(file)
+            for group in range(handle.num_row_groups):
+                table = handle.read_row_group(group, columns=list(dtypes))
+                for name, dtype in dtypes.items():
+                    column = table.column(name).to_numpy(zero_copy_only=False)
+                    parts[name].append(np.asarray(column).astype(dtype, copy=False))
+                del table
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {
         name: np.concatenate(chunks) if chunks else np.empty(0, dtype=dtypes[name])
         for name, chunks in parts.items()

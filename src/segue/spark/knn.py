@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from segue.data.interactions import Interactions
 from segue.models.knn import ItemKNN, _csr_from_entries, _top_per_row
-from segue.spark.collect import collect_columns, finish_fit
+from segue.spark.collect import columns_via_parquet, finish_fit
 
 __all__ = ["cooccurrence", "fit_itemknn", "item_similarity_entries"]
 
@@ -105,17 +105,20 @@ def _entry_weights(model: ItemKNN, coded: Any, n_items: int) -> tuple[Any, np.nd
 
 def item_similarity_entries(model: ItemKNN, coded: Any, n_items: int) -> Any:
     """``(i, j, s)``: ItemKNN's kept neighbours of every item (self entry and zeros dropped)."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     model.validate_params()
     weights, norms = _entry_weights(model, coded, n_items)
     left = weights.select("u", "i", F.col("w").alias("wi"))
     right = weights.select("u", F.col("i").alias("j"), F.col("w").alias("wj"))
+    # on disk, not in the JVM heap: hundreds of millions of pairs at 100K playlists, read twice
+    # (counted, then ranked); in memory they took the execution memory of the top-K's sorts
     products = (
         left.join(right, "u")
         .groupBy("i", "j")
         .agg(F.sum(F.col("wi") * F.col("wj")).alias("dot"))
-        .cache()
+        .persist(StorageLevel.DISK_ONLY)
     )
     n_pairs = products.count()
     per_row = max(1.0, n_pairs / max(1, n_items))
@@ -162,7 +165,7 @@ def fit_itemknn(coded: Any, train: Interactions, model: ItemKNN) -> ItemKNN:
     """Fit ``model`` (its hyper-parameters) with the item-item step on Spark; returns it."""
     started = time.perf_counter()
     n = train.n_items
-    entries = collect_columns(  # streamed: the lists pass spark.driver.maxResultSize at scale
+    entries = columns_via_parquet(  # gigabytes at scale: written by the executors, read back
         item_similarity_entries(model, coded, n), {"i": np.int32, "j": np.int32, "s": np.float32}
     )
     similarity = _csr_from_entries(entries["i"], entries["j"], entries["s"], (n, n))
