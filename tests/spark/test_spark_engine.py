@@ -252,6 +252,29 @@ def test_results_larger_than_max_result_size_come_back_streamed(spark):
     np.testing.assert_array_equal(got["s"][order], (np.arange(n) / 7).astype(np.float32))
 
 
+def test_large_results_come_back_through_parquet_and_leave_no_files(spark, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from segue.exceptions import ParameterError
+    from segue.spark.collect import columns_via_parquet
+
+    monkeypatch.setenv("SEGUE_SPARK_SCRATCH", str(tmp_path))
+    n = 50_000
+    frame = spark.range(n).selectExpr("cast(id as int) as i", "cast(id / 3 as float) as s")
+    got = columns_via_parquet(frame.repartition(5), {"i": np.int32, "s": np.float32})
+    order = np.argsort(got["i"])
+    np.testing.assert_array_equal(got["i"][order], np.arange(n, dtype=np.int32))
+    np.testing.assert_array_equal(got["s"][order], (np.arange(n) / 3).astype(np.float32))
+    assert got["i"].dtype == np.int32 and list(tmp_path.iterdir()) == []  # removed
+    # on a cluster, the driver's temp dir is not the executors': a shared folder is required
+    monkeypatch.delenv("SEGUE_SPARK_SCRATCH")
+    remote = SimpleNamespace(
+        sparkSession=SimpleNamespace(sparkContext=SimpleNamespace(master="yarn"))
+    )
+    with pytest.raises(ParameterError, match="SEGUE_SPARK_SCRATCH"):
+        columns_via_parquet(remote, {"i": np.int32})
+
+
 def test_listen_metrics_equal_evaluate_lists(spark):
     from segue.metrics.evaluate import evaluate_lists
 
