@@ -110,7 +110,10 @@ def test_cooccurrence_is_the_binary_product(encoded):
 )
 def test_itemknn_neighbours_equal_the_single_machine_ones(encoded, listens, params):
     _, _, coded, train = encoded
+    cached = {rdd.id() for rdd in coded.sparkSession.sparkContext._jsc.getPersistentRDDs().values()}
     spark_model = fit_itemknn(coded, train, ItemKNN(**params))
+    left = {rdd.id() for rdd in coded.sparkSession.sparkContext._jsc.getPersistentRDDs().values()}
+    assert left <= cached  # its weighted entries and pair products are released
     single = ItemKNN(**params).fit(_aligned_single(listens, train))
     a, b = spark_model.similarity_, single.similarity_
     assert a.nnz == b.nnz > 0

@@ -51,7 +51,9 @@ def cooccurrence(coded: Any) -> Any:
     return left.join(right, "u").groupBy("i", "j").agg(F.count(F.lit(1)).alias("n"))
 
 
-def _entry_weights(model: ItemKNN, coded: Any, n_items: int) -> tuple[Any, np.ndarray]:
+def _entry_weights(
+    model: ItemKNN, coded: Any, n_items: int, persisted: list[Any]
+) -> tuple[Any, np.ndarray]:
     """Weighted entries ``(i, u, w)`` (w float32 as a float) and the float64 row norms.
 
     Rows are items, columns users, as in :meth:`ItemKNN._fit`; the idf over users and the
@@ -94,6 +96,7 @@ def _entry_weights(model: ItemKNN, coded: Any, n_items: int) -> tuple[Any, np.nd
 
         weighted = entries.mapInPandas(weigh, "i int, u int, w64 double")
     weighted = weighted.cache()
+    persisted.append(weighted)
     squares = weighted.groupBy("i").agg(F.sum(F.col("w64") * F.col("w64")).alias("ss"))
     sq = squares.toPandas()
     norms = np.zeros(n_items, dtype=np.float64)
@@ -103,13 +106,21 @@ def _entry_weights(model: ItemKNN, coded: Any, n_items: int) -> tuple[Any, np.nd
     return w32, norms
 
 
-def item_similarity_entries(model: ItemKNN, coded: Any, n_items: int) -> Any:
-    """``(i, j, s)``: ItemKNN's kept neighbours of every item (self entry and zeros dropped)."""
+def item_similarity_entries(
+    model: ItemKNN, coded: Any, n_items: int, *, persisted: list[Any] | None = None
+) -> Any:
+    """``(i, j, s)``: ItemKNN's kept neighbours of every item (self entry and zeros dropped).
+
+    The frames it persists on the way (the weighted entries, the pair products) are appended
+    to ``persisted``, for the caller to ``unpersist()`` once the result is computed.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     model.validate_params()
-    weights, norms = _entry_weights(model, coded, n_items)
+    if persisted is None:
+        persisted = []  # the caller does not release them: they stay until the session stops
+    weights, norms = _entry_weights(model, coded, n_items, persisted)
     left = weights.select("u", "i", F.col("w").alias("wi"))
     right = weights.select("u", F.col("i").alias("j"), F.col("w").alias("wj"))
     # on disk, not in the JVM heap: hundreds of millions of pairs at 100K playlists, read twice
@@ -120,6 +131,7 @@ def item_similarity_entries(model: ItemKNN, coded: Any, n_items: int) -> Any:
         .agg(F.sum(F.col("wi") * F.col("wj")).alias("dot"))
         .persist(StorageLevel.DISK_ONLY)
     )
+    persisted.append(products)
     n_pairs = products.count()
     per_row = max(1.0, n_pairs / max(1, n_items))
     rows_per_group = max(1, int(_PAIRS_PER_GROUP // per_row))
@@ -165,8 +177,14 @@ def fit_itemknn(coded: Any, train: Interactions, model: ItemKNN) -> ItemKNN:
     """Fit ``model`` (its hyper-parameters) with the item-item step on Spark; returns it."""
     started = time.perf_counter()
     n = train.n_items
-    entries = columns_via_parquet(  # gigabytes at scale: written by the executors, read back
-        item_similarity_entries(model, coded, n), {"i": np.int32, "j": np.int32, "s": np.float32}
-    )
+    persisted: list[Any] = []
+    try:
+        entries = columns_via_parquet(  # gigabytes at scale: written by the executors, read back
+            item_similarity_entries(model, coded, n, persisted=persisted),
+            {"i": np.int32, "j": np.int32, "s": np.float32},
+        )
+    finally:
+        for frame in persisted:  # their memory and disk, before the driver builds the matrix
+            frame.unpersist()
     similarity = _csr_from_entries(entries["i"], entries["j"], entries["s"], (n, n))
     return finish_fit(model, train, {"similarity_": similarity}, started)
