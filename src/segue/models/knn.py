@@ -318,14 +318,9 @@ def _row_of_entries(m: sp.csr_array) -> np.ndarray:
 
 
 def _kept_neighbours(top: sp.csr_array, first_row: int) -> sp.csr_array:
-    """A block of top-k rows without the self entry and stored zeros, indices sorted."""
-    rows = _row_of_entries(top)
-    keep = (rows + first_row != top.indices) & (top.data != 0)
-    indptr = np.zeros(top.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[keep], minlength=top.shape[0]), out=indptr[1:])
-    out = sp.csr_array(
-        (top.data[keep].astype(np.float32), top.indices[keep], indptr), shape=top.shape
-    )
+    """A block of top-k rows without the self entry and stored zeros, float32, indices sorted."""
+    out = _drop_entries(top, (_row_of_entries(top) + first_row == top.indices) | (top.data == 0))
+    out = out.astype(np.float32, copy=False)
     out.sort_indices()
     return out
 
