@@ -52,7 +52,6 @@ def arrow_tables(frame: Any, rows_per_chunk: int = _ROWS_PER_CHUNK) -> Iterator[
     ``rows_per_chunk`` rows (``mapInArrow``); the driver pulls them with ``toLocalIterator``,
     which runs one job per partition, so no job's result is the whole frame.
     """
-    schema = frame.schema
 
     def pack(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         pending: list[pa.RecordBatch] = []
@@ -77,10 +76,7 @@ def arrow_tables(frame: Any, rows_per_chunk: int = _ROWS_PER_CHUNK) -> Iterator[
 
     packed = frame.mapInArrow(pack, "blob binary")
     for row in packed.toLocalIterator(prefetchPartitions=False):
-        table = pa.ipc.open_stream(row["blob"]).read_all()
-        if table.schema.names != schema.names:  # mapInArrow keeps the columns; say so if not
-            raise RuntimeError(f"streamed columns {table.schema.names}, expected {schema.names}")
-        yield table
+        yield pa.ipc.open_stream(row["blob"]).read_all()
 
 
 def collect_columns(frame: Any, dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -89,8 +85,13 @@ def collect_columns(frame: Any, dtypes: dict[str, Any]) -> dict[str, np.ndarray]
     Each chunk is converted as it arrives, so the driver never holds Arrow and NumPy copies of
     the whole frame at once.
     """
+    return _columns(arrow_tables(frame.select(*dtypes)), dtypes)
+
+
+def _columns(tables: Iterator[pa.Table], dtypes: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Concatenated NumPy columns of Arrow ``tables``, each chunk converted as it arrives."""
     parts: dict[str, list[np.ndarray]] = {name: [] for name in dtypes}
-    for table in arrow_tables(frame.select(*dtypes)):
+    for table in tables:
         for name, dtype in dtypes.items():
             column = table.column(name).to_numpy(zero_copy_only=False)
             parts[name].append(np.asarray(column).astype(dtype, copy=False))
@@ -126,21 +127,14 @@ def columns_via_parquet(frame: Any, dtypes: dict[str, Any]) -> dict[str, np.ndar
     folder = scratch_dir() / f"segue-spark-{uuid.uuid4().hex}"
     try:
         frame.select(*dtypes).write.parquet(folder.resolve().as_uri())  # file:, not fs.defaultFS
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in dtypes}
-        for file in sorted(folder.glob("*.parquet")):
-            handle = pq.ParquetFile(file)
-            for group in range(handle.num_row_groups):
-                table = handle.read_row_group(group, columns=list(dtypes))
-                for name, dtype in dtypes.items():
-                    column = table.column(name).to_numpy(zero_copy_only=False)
-                    parts[name].append(np.asarray(column).astype(dtype, copy=False))
-                del table
+        groups = (
+            handle.read_row_group(group, columns=list(dtypes))
+            for handle in map(pq.ParquetFile, sorted(folder.glob("*.parquet")))
+            for group in range(handle.num_row_groups)
+        )
+        return _columns(groups, dtypes)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {
-        name: np.concatenate(chunks) if chunks else np.empty(0, dtype=dtypes[name])
-        for name, chunks in parts.items()
-    }
 
 
 def to_interactions(users: IdMap, items: IdMap, coded: Any) -> Interactions:
