@@ -282,6 +282,24 @@ def test_results_do_not_depend_on_the_block_size(cls, planted: Interactions, mon
                 np.testing.assert_array_equal(got, getattr(reference.similarity_, part))
 
 
+def test_row_blocks_bound_the_work_of_each_product_and_cover_every_row(monkeypatch) -> None:
+    rng = np.random.default_rng(1)
+    # long-tailed rows: a few rows share many columns, most share few
+    tail = sp.random_array((297, 80), density=0.05, rng=rng, format="csr")
+    left = sp.csr_array(sp.vstack([sp.csr_array(np.ones((3, 80))), tail], format="csr"))
+    right = sp.csr_array(sp.random_array((80, 500), density=0.1, rng=rng, format="csr"))
+    monkeypatch.setattr(knn_module, "_BLOCK_PAIRS", 2_000)
+    ranges = knn_module._row_blocks(left, right)
+    assert ranges[0][0] == 0 and ranges[-1][1] == left.shape[0]
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    work = (sp.csr_array(left != 0).astype(np.int64) @ np.diff(right.indptr)).astype(np.int64)
+    for lo, hi in ranges:
+        assert hi - lo == 1 or work[lo:hi].sum() <= 2_000  # a block is one row or within budget
+        assert sp.csr_array(left[lo:hi] @ right).nnz <= max(2_000, work[lo:hi].sum())
+    assert len(ranges) < left.shape[0] // 4  # cheap rows share blocks: not one row a block
+    assert any(hi - lo == 1 and work[lo] > 2_000 for lo, hi in ranges)  # a heavy row alone
+
+
 def test_top_per_row_dense_and_sparse_rows_match_a_naive_selection() -> None:
     rng = np.random.default_rng(0)
     n_rows, n_cols, k = 30, 40, 5

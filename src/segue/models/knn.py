@@ -33,14 +33,18 @@ shrinkage). Dropping it changes nothing when seen items are excluded; with
 implicit adds its similarity to itself. Ties at the k-th value are broken the same way for any
 blocking (see :func:`_top_per_row`), so results never depend on the block size.
 
-**Memory**: the item-item similarity is computed ``B`` rows at a time (``sparse block @
-sparse``), with ``B * n_items`` about ``_BLOCK_PAIRS`` (4M candidate pairs: 16 MiB as dense
-float32, about 128 MiB of working memory for the sparse products, sort keys and indices of a
-block). Rows more than half full are made dense for ``np.argpartition``; sparser rows are
-ranked by a sort of their stored entries, since argpartition is slow on rows that are mostly
-padding (sorting turned a 10 s Last.fm fit into 0.2 s). :class:`UserKNN` scores blocks of rows
-of the same size against all training users. The learned item-item matrix takes at most
-``8 * neighbors`` bytes per item.
+**Memory**: the item-item similarity is computed a block of rows at a time (``sparse block @
+sparse``), each block holding about ``_BLOCK_PAIRS`` multiply-adds of that product (4M: an
+upper bound on its candidate pairs, so about 128 MiB of working memory for the sparse products,
+sort keys and indices of a block; see :func:`_row_blocks`). Blocks are sized by the work of
+their rows, not by the catalogue's width: rows of rare items are cheap, and a width-based block
+of ``4M / n_items`` rows shrank to one row at 2.26M items, where each of millions of products
+paid SciPy's ``O(n_items)`` set-up. Rows more than half full are made dense for
+``np.argpartition`` (at most ``2 * _BLOCK_PAIRS / n_items + 1`` of them in a block); sparser
+rows are ranked by a sort of their stored entries, since argpartition is slow on rows that are
+mostly padding (sorting turned a 10 s Last.fm fit into 0.2 s). :class:`UserKNN` scores blocks of
+query rows sized the same way against all training users. The learned item-item matrix takes
+at most ``8 * neighbors`` bytes per item.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ Similarity = Literal["cosine", "bm25", "tfidf"]
 """How rows are weighted and compared (see the module docstring)."""
 
 _SIMILARITIES = ("cosine", "bm25", "tfidf")
-# candidate pairs per block of rows: 16 MiB as dense float32, about 128 MiB of working memory
-# (sparse products, sort keys and argpartition indices take 20 to 40 bytes per pair)
+# multiply-adds (an upper bound on candidate pairs) per block of rows: about 128 MiB of working
+# memory (sparse products, sort keys and argpartition indices take 20 to 40 bytes per pair)
 _BLOCK_PAIRS = 1 << 22
 
 
@@ -193,10 +197,8 @@ class ItemKNN(_KNNBase):
         weights, norms = self._weigh(items, _column_idf(items), _mean_row_sum(items))
         by_user = sp.csr_array(weights.T)  # users x items, for the row-block products
         n = items.shape[0]
-        step = _rows_per_block(n)
         blocks = []
-        for lo in range(0, n, step):
-            hi = min(n, lo + step)
+        for lo, hi in _row_blocks(weights, by_user):
             products = sp.csr_array(weights[lo:hi] @ by_user)
             sims = self._similarities(products, norms[lo:hi], norms)
             blocks.append(_kept_neighbours(_top_per_row(sims, self.neighbors), lo))
@@ -281,9 +283,7 @@ class UserKNN(_KNNBase):
         rows, norms = self._weigh(self._input(history), self.idf_, self.mean_length_)
         n_rows = history.shape[0]
         out = np.empty((n_rows, history.shape[1]), dtype=np.float32)
-        step = _rows_per_block(self.weights_.shape[0])
-        for lo in range(0, n_rows, step):
-            hi = min(n_rows, lo + step)
+        for lo, hi in _row_blocks(rows, self._by_item):
             products = sp.csr_array(rows[lo:hi] @ self._by_item)
             sims = self._similarities(products, norms[lo:hi], self.user_norms_)
             own = np.asarray(user_idx[lo:hi])[_row_of_entries(sims)]
@@ -306,9 +306,26 @@ def _is_real(value: object) -> bool:
     )
 
 
-def _rows_per_block(width: int) -> int:
-    """Rows of a block of about ``_BLOCK_PAIRS`` (row, column) pairs."""
-    return max(1, _BLOCK_PAIRS // max(1, width))
+def _row_blocks(left: sp.csr_array, right: sp.csr_array) -> list[tuple[int, int]]:
+    """Row ranges ``[lo, hi)`` of ``left`` whose products ``left[lo:hi] @ right`` each take about
+    ``_BLOCK_PAIRS`` multiply-adds (at least one row a block).
+
+    A row's multiply-adds, the stored entries of the ``right`` rows its entries select, bound
+    the stored entries of its product row, so a block's product never holds more than
+    ``_BLOCK_PAIRS`` entries unless one row alone does.
+    """
+    work = np.diff(right.indptr).astype(np.int64)[left.indices]
+    done = np.zeros(len(work) + 1, dtype=np.int64)
+    np.cumsum(work, out=done[1:])
+    done = done[left.indptr]  # multiply-adds of rows [0, r) for every r
+    n_rows = left.shape[0]
+    ranges, lo = [], 0
+    while lo < n_rows:
+        hi = int(np.searchsorted(done, done[lo] + _BLOCK_PAIRS, side="right")) - 1
+        hi = min(n_rows, max(hi, lo + 1))
+        ranges.append((lo, hi))
+        lo = hi
+    return ranges
 
 
 def _row_of_entries(m: sp.csr_array) -> np.ndarray:
@@ -416,7 +433,7 @@ def _top_per_row(m: sp.csr_array, k: int) -> sp.csr_array:
     ``np.argpartition``; sparser rows are ranked by one stable sort of their stored entries
     (key: row, then value descending; ties keep the lower column), which avoids argpartition's
     slow path on rows that are mostly padding. Callers pass blocks of about ``_BLOCK_PAIRS``
-    pairs (see ``_rows_per_block``).
+    multiply-adds (see :func:`_row_blocks`).
     """
     m.sum_duplicates()
     n_cols = m.shape[1]
