@@ -11,7 +11,12 @@ For each size N (generated playlists, ``--sizes``), through the real CLI:
    ``segue evaluate`` of the submission (its NDCG is printed beside the step, to show the lists
    are real; the evaluation's own time is not in the table);
 5. the streaming check: the same recommend with a 1,000-playlist challenge (the first 100 of
-   each category), whose peak must be the 10,000-playlist peak, not a tenth of it.
+   each category), whose peak must be the 10,000-playlist peak, not a tenth of it; for WRMF by
+   default, for the models of ``--small``, scored on those playlists' answers. ``--skip-full``
+   leaves out a model's 10,000-playlist recommend (a step too long for one session at 1M).
+
+``two-stage-lean`` is the two-stage model without its ItemKNN source (UserKNN, WRMF and
+popularity), the variant that fits beside the rest at 1M.
 
 Each step is one child process; its wall time is measured around it and its peak RSS is the
 kernel's high-water mark of that child (``ru_maxrss`` from ``os.wait4``, the same counter as
@@ -34,6 +39,8 @@ Markdown; ``--table-from DIR ...`` prints it again from one or more workdirs (me
     .venv/bin/python bench/scale.py --sizes 10000,100000,1000000 --resume   # the full MPD size
     .venv/bin/python bench/scale.py --sizes 10000 --models popularity,wrmf  # a quick look
     .venv/bin/python bench/scale.py --engines single,spark --models wrmf@factors=64,itemknn
+    .venv/bin/python bench/scale.py --sizes 1000000 --models two-stage-lean --resume \
+        --small two-stage-lean --skip-full two-stage-lean      # the two-stage model at 1M
 """
 
 from __future__ import annotations
@@ -56,14 +63,27 @@ ROOT = Path(__file__).resolve().parents[1]
 SEGUE = [sys.executable, "-m", "segue"]
 MODELS = ("popularity", "userknn", "itemknn", "wrmf", "two-stage")
 MODEL_PARAMS = {"two-stage": ["per_category=50", "folds=1"]}
-STREAM_MODEL = "wrmf"  # the streaming check's model
+# named variants: (model, its parameters); "two-stage-lean" leaves out the ItemKNN source, whose
+# item-item matrix (about 1.5 GB at 100K playlists) would sit beside the others at 1M
+VARIANTS = {
+    "two-stage-lean": (
+        "two-stage",
+        [*MODEL_PARAMS["two-stage"], "first_stage=" + json.dumps({
+            "userknn": {"model": "userknn"}, "wrmf": {"model": "wrmf"},
+            "pop": {"model": "popularity"},
+        })],
+    ),
+}  # fmt: skip
+STREAM_MODEL = "wrmf"  # the streaming check's model (default of --small)
 SMALL_CHALLENGE = 1000
 
 
 def model_spec(spec: str) -> tuple[str, list[str]]:
-    """``"wrmf@factors=64"`` -> ``("wrmf", ["--param", "factors=64"])`` plus MODEL_PARAMS."""
+    """``"wrmf@factors=64"`` -> ``("wrmf", ["--param", "factors=64"])`` plus MODEL_PARAMS
+    (or a VARIANTS name's model and parameters)."""
     model, *given = spec.split("@")
-    params = MODEL_PARAMS.get(model, []) + given
+    model, params = VARIANTS.get(model, (model, MODEL_PARAMS.get(model, [])))
+    params = params + given
     return model, [x for p in params for x in ("--param", p)]
 
 
@@ -90,8 +110,18 @@ class Result:
     load: list[float] = field(default_factory=list)  # 1-min load average before and after
 
 
-def single_machine_steps(models: list[str], challenge: int) -> list[Step]:
-    """The single-machine path as steps (another engine appends its own)."""
+def single_machine_steps(
+    models: list[str],
+    challenge: int,
+    small: tuple[str, ...] = (STREAM_MODEL,),
+    skip_full: tuple[str, ...] = (),
+) -> list[Step]:
+    """The single-machine path as steps (another engine appends its own).
+
+    ``small``: models also recommended for the 1,000-playlist challenge (the streaming check,
+    scored on those playlists' answers); ``skip_full``: models not recommended for the whole
+    challenge set (a step too long for a session at 1M).
+    """
 
     def gen(d: Path) -> list[str]:
         size = int(d.name)
@@ -125,6 +155,8 @@ def single_machine_steps(models: list[str], challenge: int) -> list[Step]:
                 needs=("import",),
             )
         )
+        if model in skip_full:
+            continue
         steps.append(
             Step(
                 f"recommend {model}",
@@ -141,20 +173,21 @@ def single_machine_steps(models: list[str], challenge: int) -> list[Step]:
                 after=lambda d, m=model: _ndcg(d / f"sub-{m}.csv", d / "mpd" / "answers.json"),
             )
         )
-    if STREAM_MODEL in models:
+    for model in [m for m in models if m in small]:
         steps.append(
             Step(
-                f"recommend {STREAM_MODEL} ({SMALL_CHALLENGE:,} playlists)",
-                lambda d: [
+                f"recommend {model} ({SMALL_CHALLENGE:,} playlists)",
+                lambda d, m=model: [
                     *SEGUE,
                     "recommend",
-                    str(d / "models" / STREAM_MODEL),
+                    str(d / "models" / m),
                     "--challenge",
                     str(_small_challenge(d)),
                     "--out",
-                    str(d / f"sub-{STREAM_MODEL}-small.csv"),
+                    str(d / f"sub-{m}-small.csv"),
                 ],  # fmt: skip
-                needs=(f"train {STREAM_MODEL}",),
+                needs=(f"train {model}",),
+                after=lambda d, m=model: _ndcg(d / f"sub-{m}-small.csv", _small_answers(d)),
             )
         )
     return steps
@@ -175,6 +208,17 @@ def _small_challenge(d: Path) -> Path:
                 taken[c] = taken.get(c, 0) + 1
                 keep.append(p)
         doc["playlists"] = keep
+        out.write_text(json.dumps(doc))
+    return out
+
+
+def _small_answers(d: Path) -> Path:
+    """The answers of :func:`_small_challenge`'s playlists, in the answers file's format."""
+    out = d / f"answers_{SMALL_CHALLENGE}.json"
+    if not out.exists():
+        pids = {p["pid"] for p in json.loads(_small_challenge(d).read_text())["playlists"]}
+        doc = json.loads((d / "mpd" / "answers.json").read_text())
+        doc["playlists"] = [a for a in doc["playlists"] if a["pid"] in pids]
         out.write_text(json.dumps(doc))
     return out
 
@@ -282,6 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000", help="playlists, comma-separated")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--challenge", type=int, default=10_000, help="challenge playlists")
+    parser.add_argument(
+        "--small",
+        default=STREAM_MODEL,
+        help=f"models also recommended for {SMALL_CHALLENGE:,} challenge playlists (comma list)",
+    )
+    parser.add_argument(
+        "--skip-full",
+        default="",
+        help="models not recommended for the whole challenge set, comma-separated",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/segue-scale"))
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per step")
     parser.add_argument("--resume", action="store_true", help="reuse steps that succeeded")
@@ -309,9 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if model_spec(m)[0] not in MODELS]
     if unknown:
-        parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+        parser.error(f"unknown model(s) {unknown}; choose from {[*MODELS, *VARIANTS]}")
     engines = {e.strip() for e in args.engines.split(",") if e.strip()}
-    steps = single_machine_steps(models if "single" in engines else [], args.challenge)
+    steps = single_machine_steps(
+        models if "single" in engines else [],
+        args.challenge,
+        small=tuple(m.strip() for m in args.small.split(",") if m.strip()),
+        skip_full=tuple(m.strip() for m in args.skip_full.split(",") if m.strip()),
+    )
     if "spark" in engines:  # Spark rows: bench/scale_spark.py
         from scale_spark import spark_steps
 
