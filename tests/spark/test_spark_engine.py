@@ -7,6 +7,7 @@ tests skip, saying why, only when no Java runtime is installed.
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -146,6 +147,15 @@ def test_scoring_on_spark_equals_model_recommend(spark, encoded, tmp_path):
     got = recommend_users_df(spark, tmp_path / "knn", targets, 4).orderBy("order").toPandas()
     want = dict(model.recommend(ids, 4, unknown="fallback").lists())
     assert [list(x) for x in got["items"]] == [list(want[u]) for u in ids]
+    # the workers' copy of the model is in the application's files folder, which Spark deletes
+    # at its end, not in the system temp folder (where copies used to pile up, one per run)
+    from pyspark import SparkFiles
+
+    from segue.spark.scoring import broadcast_model
+
+    digest = broadcast_model(spark, tmp_path / "knn")[1][:32]
+    assert (Path(SparkFiles.getRootDirectory()) / f"segue-model-{digest}").is_dir()
+    assert not (Path(tempfile.gettempdir()) / f"segue-spark-model-{digest}").exists()
 
 
 def test_playlist_reader_continuation_and_mpd_metrics(spark, tmp_path):

@@ -2,9 +2,10 @@
 
 Why: recommending for 10,000 challenge playlists (or millions of users) is embarrassingly
 parallel once every executor holds the model. The saved model directory (safe formats only) is
-broadcast as bytes; each Python worker writes it to a private temporary folder and loads it with
-:func:`segue.load` the first time it needs it (workers are reused between tasks, so once per
-worker, not per task). Each partition then calls the model's normal entry points
+broadcast as bytes; each Python worker writes it into the application's Spark files folder
+(``SparkFiles.getRootDirectory()``, which Spark deletes when the application stops) and loads it
+with :func:`segue.load` the first time it needs it (workers are reused between tasks, so once
+per worker, not per task). Each partition then calls the model's normal entry points
 (``recommend`` for users, :func:`~segue.inference.continuation.continue_playlists` for
 playlists), so the lists are the ones the single-machine path writes, row for row.
 """
@@ -44,17 +45,19 @@ def broadcast_model(spark: Any, model_dir: str | Path) -> tuple[Any, str]:
 def _model(shared: Any, digest: str) -> Any:
     """The broadcast model, loaded once per Python worker.
 
-    Its files are written once per machine to a folder named by their digest (written to a
-    temporary sibling, then renamed), so repeated runs and workers reuse one copy instead of
-    leaving one per worker behind (Spark's workers leave by ``os._exit``: no clean-up runs).
+    Its files are written once per application and machine to a folder named by their digest
+    (written to a temporary sibling, then renamed), so workers reuse one copy instead of leaving
+    one per worker behind (Spark's workers leave by ``os._exit``: no clean-up of theirs runs).
+    The folder is inside the application's Spark files folder, which Spark removes when the
+    application stops; a copy in the system temp folder would outlive it (hundreds of MB a run).
     """
     model = _LOADED.get(digest)
     if model is None:
         from segue.serialization import load
 
-        folder = Path(tempfile.gettempdir()) / f"segue-spark-model-{digest[:32]}"
+        folder = _copies_root() / f"segue-model-{digest[:32]}"
         if not folder.is_dir():
-            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-"))
+            staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
             for name, data in shared.value.items():
                 target = staging / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +70,13 @@ def _model(shared: Any, digest: str) -> Any:
         _LOADED.clear()  # one model per worker at a time
         _LOADED[digest] = model
     return model
+
+
+def _copies_root() -> Path:
+    """The running application's Spark files folder (on a worker, or on the driver)."""
+    from pyspark import SparkFiles
+
+    return Path(SparkFiles.getRootDirectory())
 
 
 def recommend_users_df(
