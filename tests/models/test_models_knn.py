@@ -291,7 +291,7 @@ def test_row_blocks_bound_the_work_of_each_product_and_cover_every_row(monkeypat
     monkeypatch.setattr(knn_module, "_BLOCK_PAIRS", 2_000)
     ranges = knn_module._row_blocks(left, right)
     assert ranges[0][0] == 0 and ranges[-1][1] == left.shape[0]
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
     work = (sp.csr_array(left != 0).astype(np.int64) @ np.diff(right.indptr)).astype(np.int64)
     for lo, hi in ranges:
         assert hi - lo == 1 or work[lo:hi].sum() <= 2_000  # a block is one row or within budget
