@@ -65,3 +65,38 @@ def test_save_replaces_an_existing_model_atomically(planted, tmp_path) -> None:
     save_model(EASE().fit(planted), tmp_path / "m")
     assert isinstance(load_model(tmp_path / "m"), EASE)
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary leftovers
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 24])
+def test_stored_sparse_parts_are_checked_chunk_by_chunk_like_whole(chunk, monkeypatch) -> None:
+    """Sorted-within-rows and finite checks (done in chunks, to bound memory) refuse exactly the
+    matrices a whole-array check refuses; rows may start below the previous row's last index."""
+    import scipy.sparse as sp
+
+    import segue.serialization as ser
+
+    monkeypatch.setattr(ser, "_CHECK_CHUNK", chunk)
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        dense = (rng.random((6, 9)) < 0.4) * rng.random((6, 9))
+        dense[rng.integers(6)] = 0  # an empty row
+        m = sp.csr_array(dense.astype(np.float32))
+        data, indices, indptr = m.data.copy(), m.indices.copy(), m.indptr.copy()
+        if trial % 3 == 1 and m.nnz > 1:  # a swap or a duplicate somewhere
+            i = int(rng.integers(m.nnz - 1))
+            indices[i + 1] = indices[i] if trial % 2 else indices[i + 1]
+            indices[[i, i + 1]] = indices[[i + 1, i]] if not trial % 2 else indices[[i, i + 1]]
+        if trial % 7 == 2 and m.nnz:
+            data[int(rng.integers(m.nnz))] = np.nan
+        rows = np.repeat(np.arange(6), np.diff(indptr))
+        ordered = all(np.all(np.diff(indices[rows == r].astype(np.int64)) > 0) for r in range(6))
+        finite = bool(np.isfinite(data).all())
+        shape = np.array([6, 9])
+        if ordered and finite:
+            got = ser._checked_csr(data, indices, indptr, shape)
+            np.testing.assert_array_equal(
+                got.toarray(), sp.csr_array((data, indices, indptr), shape=(6, 9)).toarray()
+            )
+        else:
+            with pytest.raises(ModelFormatError, match="NaN|not sorted"):
+                ser._checked_csr(data, indices, indptr, shape)
