@@ -66,9 +66,11 @@ KNN_PEERS = {
 ITEMKNN_GRID = {"similarity": ["cosine", "bm25", "tfidf"], "neighbors": [200, 500]}
 USERKNN_GRID = {"similarity": ["bm25", "tfidf"], "neighbors": [50, 100, 200]}
 NCF_SCORER = {"epochs": 8, "patience": 2, "lr": 0.005, "l2": 0.001, "validation_rows": 300}
+# 5 inner folds (1 before): picked on the validation splits with segue's listen-count ranker
+# trees (segue.ranking.listens.LISTEN_RANKER_PARAMS); bench/README.md lists the variants tried
 TWO_STAGE = {
     "n": 200,
-    "folds": 1,
+    "folds": 5,
     "num_boost_round": 300,
     "early_stopping_rounds": 30,
     "num_threads": 1,
@@ -228,7 +230,8 @@ def run_dataset(
         model = two_stage(picks, variant)
         res = evaluate_model(model, train, split.targets, answers)
         note = "validation pick" if len(variant_val) > 1 else "the only variant run"
-        add(f"two-stage ({label})", "n=200, folds=1", variant_val[label], res, note)
+        shown = f"n={TWO_STAGE['n']}, folds={TWO_STAGE['folds']}"
+        add(f"two-stage ({label})", shown, variant_val[label], res, note)
         if label == chosen:
             result = res[METRIC]
             top = model.ranker_.feature_importance().head(6)

@@ -159,7 +159,8 @@ class TwoStage(BaseRecommender):
     num_threads
         LightGBM threads.
     num_boost_round, early_stopping_rounds, ranker_params
-        See :class:`~segue.ranking.lambdarank.LambdaRanker`.
+        See :class:`~segue.ranking.lambdarank.LambdaRanker`. Listens: ``ranker_params`` go
+        over :data:`segue.ranking.listens.LISTEN_RANKER_PARAMS` (smaller trees).
     """
 
     needs_playlists = True
