@@ -66,8 +66,8 @@ LABELS = ("counts", "binary")
 #: LightGBM parameters under ``TwoStage.ranker_params`` for listen counts: smaller trees than
 #: the playlist ranker's (63 leaves, 50 rows a leaf). A listen-count ranker learns from a few
 #: hundred inner users a fold; on the validation splits of ``bench/two_stage_listens.py`` these
-#: scored NDCG@100 0.2275 (MSD) and 0.3780 (Last.fm) with 5 folds, against 0.2235 and 0.3646
-#: (1 fold) for the playlist trees (bench/README.md).
+#: scored NDCG@100 0.2275 (MSD) and 0.3780 (Last.fm) with 5 folds, against 0.2235 and 0.3760
+#: for the playlist trees with 5 folds too (bench/README.md).
 LISTEN_RANKER_PARAMS: dict[str, int] = {"num_leaves": 15, "min_data_in_leaf": 100}
 
 
