@@ -321,6 +321,11 @@ def table(results: list[Result], sizes: list[int]) -> str:
     return "\n".join(lines + [""] + notes)
 
 
+def _names(text: str) -> list[str]:
+    """The names of a comma-separated option, blanks dropped."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="playlists, comma-separated")
@@ -360,16 +365,16 @@ def main(argv: list[str] | None = None) -> int:
         print(table(merged, sorted({r.size for r in merged})))
         return 0
     sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = _names(args.models)
     unknown = [m for m in models if model_spec(m)[0] not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {[*MODELS, *VARIANTS]}")
-    engines = {e.strip() for e in args.engines.split(",") if e.strip()}
+    engines = set(_names(args.engines))
     steps = single_machine_steps(
         models if "single" in engines else [],
         args.challenge,
-        small=tuple(m.strip() for m in args.small.split(",") if m.strip()),
-        skip_full=tuple(m.strip() for m in args.skip_full.split(",") if m.strip()),
+        small=tuple(_names(args.small)),
+        skip_full=tuple(_names(args.skip_full)),
     )
     if "spark" in engines:  # Spark rows: bench/scale_spark.py
         from scale_spark import spark_steps

@@ -116,7 +116,15 @@ def evaluate_model(model, train: Interactions, targets, answers: Interactions) -
     return {**cfq.score(lists, answers, train), "fit_s": fit_s, "rec_s": rec_s}
 
 
+def source_picks(picks: dict[str, dict]) -> dict[str, dict]:
+    """The first stage's parameters from the peers' picks: WRMF takes implicit ALS's pick on
+    segue's log confidence (15 iterations, seeded)."""
+    als = {**picks["ALS"], "confidence": "log", "iterations": 15, "seed": 0}
+    return {**picks, "ALS": als}
+
+
 def two_stage(picks: dict[str, dict], variant: dict) -> TwoStage:
+    """The two-stage model on ``source_picks`` sources; ``variant`` overrides ``TWO_STAGE``."""
     first_stage = {
         "ease": EASE(**picks["EASE"]),
         "wrmf": WRMF(**picks["ALS"]),
@@ -124,7 +132,7 @@ def two_stage(picks: dict[str, dict], variant: dict) -> TwoStage:
         "uknn": UserKNN(**picks["UserKNN"]),
         "pop": MostPopular(),
     }
-    return TwoStage(first_stage, **TWO_STAGE, **variant)
+    return TwoStage(first_stage, **{**TWO_STAGE, **variant})
 
 
 def tune(name: str, train: Interactions, val, val_seed: int) -> tuple[dict, dict, tuple, float]:
@@ -178,7 +186,7 @@ def run_dataset(
     else:
         picks, val_scores, knn_pick, knn_val = tune(name, train, val, val_seed)
     best = dict(picks["ALS"])
-    picks["ALS"] = {**best, "confidence": "log", "iterations": 15, "seed": 0}
+    picks = source_picks(picks)
 
     # the two-stage variant, on the validation split only
     variant_val: dict[str, float | None] = {variants[0]: None}

@@ -32,7 +32,6 @@ import cf_quality as cfq  # noqa: E402
 import two_stage_listens as tsl  # noqa: E402
 
 import segue.ranking.listens as listens  # noqa: E402
-from segue.ranking.two_stage import TwoStage  # noqa: E402
 
 PLAYLIST_TREES = {"num_leaves": 63, "min_data_in_leaf": 50}  # the playlist ranker's
 SMALL = {"num_leaves": 15, "min_data_in_leaf": 100}
@@ -104,13 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         _, load = tsl.DATASETS[name]
         _, train, _ = common.task_split(load(args.data_dir))
         vsplit, vtrain, vanswers = cfq.validation_split(train, 0)
-        rec = tsl.RECORDED[name]
-        picks = {k: v[0] for k, v in rec.items() if k != "knn"}
-        picks["ALS"] = {**picks["ALS"], "confidence": "log", "iterations": 15, "seed": 0}
+        picks = tsl.source_picks({k: v[0] for k, v in tsl.RECORDED[name].items() if k != "knn"})
         for label in names:
             settings = dict(VARIANTS[label])
             _fill["on"] = bool(settings.pop("fill", False))
-            model = TwoStage(tsl.two_stage(picks, {}).first_stage, **{**tsl.TWO_STAGE, **settings})
+            model = tsl.two_stage(picks, settings)
             start = time.perf_counter()
             res = tsl.evaluate_model(model, vtrain, vsplit.targets, vanswers)
             print(
